@@ -1,0 +1,90 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// acceptedURLs names the forms Open accepts, for error messages.
+const acceptedURLs = `use a SQLite path ("orybot.db"), "sqlite:PATH" or "file:PATH?PARAMS"`
+
+// Open opens the database named by databaseURL, creating it if need be, and
+// brings its schema up to date.
+//
+// These forms name a SQLite database file:
+//
+//   - "" (orybot.db in the working directory);
+//   - a plain path, such as "orybot.db" or "/var/lib/orybot/orybot.db";
+//   - "sqlite:PATH", also written "sqlite://relative.db" or
+//     "sqlite:///absolute.db";
+//   - a SQLite URI "file:PATH?PARAMS", for extra SQLite or modernc.org/sqlite
+//     parameters.
+//
+// PostgreSQL URLs (postgres:// or postgresql://) are rejected for now; the
+// backend does not exist yet. Error messages never repeat a URL that could
+// hold a password.
+func Open(ctx context.Context, databaseURL string) (*Store, error) {
+	dsn, path, err := sqliteDSN(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	// migrate is also the first use of the database, so it reports a file
+	// that cannot be opened.
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// sqliteDSN turns databaseURL into a modernc.org/sqlite data source name
+// with sqliteSettings and the database's path for messages, or explains why
+// it cannot.
+func sqliteDSN(databaseURL string) (dsn, path string, err error) {
+	scheme, rest := splitScheme(databaseURL)
+	switch strings.ToLower(scheme) {
+	case "":
+		// A libpq "host=... password=..." string would otherwise become a
+		// file with a strange name; "sqlite:" still allows such names.
+		if strings.Contains(rest, "=") && !strings.Contains(rest, "?") {
+			return "", "", fmt.Errorf("database URL looks like key=value parameters, not a path; %s", acceptedURLs)
+		}
+		return sqlitePathDSN(rest)
+	case "sqlite":
+		return sqlitePathDSN(strings.TrimPrefix(rest, "//"))
+	case "file":
+		path, params, _ := strings.Cut(rest, "?")
+		params, err := sqliteParams(params)
+		if err != nil {
+			return "", "", err
+		}
+		return "file:" + path + "?" + params, path, nil
+	case "postgres", "postgresql":
+		return "", "", errors.New("PostgreSQL is not supported yet; " + acceptedURLs)
+	default:
+		return "", "", fmt.Errorf("unsupported database URL scheme %q; %s", scheme, acceptedURLs)
+	}
+}
+
+// splitScheme splits an RFC 3986 scheme off s. A single letter is not taken
+// for a scheme, so that a Windows path such as C:\orybot.db stays a path.
+func splitScheme(s string) (scheme, rest string) {
+	i := strings.IndexByte(s, ':')
+	if i < 2 {
+		return "", s
+	}
+	for j, c := range s[:i] {
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (j == 0 || !('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return "", s
+		}
+	}
+	return s[:i], s[i+1:]
+}

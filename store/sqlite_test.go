@@ -1,0 +1,296 @@
+package store
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// openSQLite opens the SQLite database url and closes it when the test ends.
+func openSQLite(t testing.TB, url string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), url)
+	if err != nil {
+		t.Fatalf("Open(%q): %v", url, err)
+	}
+	t.Cleanup(func() {
+		// The test may have closed it already, which is fine.
+		s.Close()
+	})
+	return s
+}
+
+func TestSQLite(t *testing.T) {
+	testStore(t, func(t *testing.T) *Store {
+		return openSQLite(t, filepath.Join(t.TempDir(), "orybot.db"))
+	})
+}
+
+func TestSQLiteSharedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "orybot.db")
+	testSharedDatabase(t, func(t *testing.T) *Store { return openSQLite(t, path) })
+}
+
+func TestOpenForms(t *testing.T) {
+	// Relative paths land in the working directory, so work in a fresh one.
+	dir := t.TempDir()
+	t.Chdir(dir)
+	abs := filepath.Join(dir, "abs dir#1")
+	if err := os.Mkdir(abs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		url      string
+		wantFile string // relative to dir
+	}{
+		{"", "orybot.db"},
+		{"plain.db", "plain.db"},
+		{"sub/../relative.db", "relative.db"},
+		{filepath.Join(abs, "absolute.db"), "abs dir#1/absolute.db"},
+		{"odd%20name.db", "odd%20name.db"},
+		{"sqlite:prefixed.db", "prefixed.db"},
+		{"SQLite:upper.db", "upper.db"},
+		{"sqlite://slashes.db", "slashes.db"},
+		{"sqlite://" + filepath.Join(abs, "three-slashes.db"), "abs dir#1/three-slashes.db"},
+		{"sqlite:key=value.db", "key=value.db"},
+		{"file:uri.db", "uri.db"},
+		{"file:uri-params.db?cache=private&_pragma=cache_size(-4000)", "uri-params.db"},
+		{"file://" + filepath.Join(dir, "uri-abs.db"), "uri-abs.db"},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			if tc.wantFile == "relative.db" {
+				if err := os.Mkdir("sub", 0o755); err != nil && !os.IsExist(err) {
+					t.Fatal(err)
+				}
+			}
+			s := openSQLite(t, tc.url)
+			if _, err := os.Stat(filepath.Join(dir, tc.wantFile)); err != nil {
+				t.Errorf("database file: %v", err)
+			}
+			checkPragmas(t, s, "wal", 5000, 1)
+		})
+	}
+}
+
+// checkPragmas fails the test unless every connection of s runs with the
+// given journal mode, busy timeout and foreign keys setting.
+func checkPragmas(t *testing.T, s *Store, wantMode string, wantTimeout, wantFK int) {
+	t.Helper()
+	ctx := t.Context()
+	// Hold two connections at once, so that the pool has more than one.
+	for range 2 {
+		conn, err := s.db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		var mode string
+		var timeout, fk int
+		if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&timeout); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
+			t.Fatal(err)
+		}
+		if mode != wantMode || timeout != wantTimeout || fk != wantFK {
+			t.Errorf("journal_mode=%s busy_timeout=%d foreign_keys=%d; want %s, %d, %d",
+				mode, timeout, fk, wantMode, wantTimeout, wantFK)
+		}
+	}
+}
+
+func TestOpenUserSettingsWin(t *testing.T) {
+	for _, tc := range []struct {
+		params      string
+		wantMode    string
+		wantTimeout int
+		wantFK      int
+	}{
+		{"_pragma=busy_timeout(9000)", "wal", 9000, 1},
+		{"_busy_timeout=7000", "wal", 7000, 1},
+		{"_pragma=journal_mode(DELETE)", "delete", 5000, 1},
+		{"_fk=0", "wal", 5000, 0},
+	} {
+		t.Run(tc.params, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "orybot.db")
+			s := openSQLite(t, "file:"+path+"?"+tc.params)
+			checkPragmas(t, s, tc.wantMode, tc.wantTimeout, tc.wantFK)
+		})
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	for _, tc := range []struct {
+		url        string
+		wantSubstr string
+		// touchesDisk is set when the error comes from SQLite, after it
+		// may have made the file.
+		touchesDisk bool
+	}{
+		{"postgres://orybot:s3cret@db.example.com/orybot?sslmode=require", "PostgreSQL is not supported yet", false},
+		{"postgresql://orybot:s3cret@db.example.com/orybot", "PostgreSQL is not supported yet", false},
+		{"POSTGRES://orybot:s3cret@db", "PostgreSQL is not supported yet", false},
+		{"mysql://orybot:s3cret@db/orybot", `unsupported database URL scheme "mysql"`, false},
+		{"https://example.com/orybot.db", `unsupported database URL scheme "https"`, false},
+		{"host=db user=orybot password=s3cret dbname=orybot", "key=value", false},
+		{"orybot.db?_pragma=busy_timeout(1)", "cannot have parameters; use file:PATH?PARAMS", false},
+		{"sqlite:orybot.db?mode=ro", "cannot have parameters; use file:PATH?PARAMS", false},
+		{":memory:", "in-memory", false},
+		{"file:orybot.db?a=%zz", "parameters", false},
+		{"file:orybot.db?_txlock=bogus", "open store orybot.db: migrate: unknown _txlock", true},
+		{"no-such-dir/orybot.db", "open store no-such-dir/orybot.db: migrate: unable to open", true},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			s, err := Open(t.Context(), tc.url)
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open succeeded, want an error containing %q", tc.wantSubstr)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.wantSubstr) {
+				t.Errorf("Open: %q, want it to contain %q", msg, tc.wantSubstr)
+			}
+			if !strings.HasPrefix(msg, "open store") {
+				t.Errorf("Open: %q, want it to start with the operation", msg)
+			}
+			if strings.Contains(msg, "s3cret") {
+				t.Errorf("Open: %q gives away the password", msg)
+			}
+			if strings.Contains(tc.wantSubstr, "scheme") || strings.Contains(tc.wantSubstr, "PostgreSQL") || tc.wantSubstr == "key=value" {
+				if !strings.Contains(msg, "sqlite:PATH") {
+					t.Errorf("Open: %q, want it to name the accepted forms", msg)
+				}
+			}
+			if entries, _ := os.ReadDir("."); !tc.touchesDisk && len(entries) != 0 {
+				t.Errorf("Open left files behind: %v", entries)
+			}
+		})
+	}
+}
+
+func TestMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "orybot.db")
+	s := openSQLite(t, path)
+	version := func() int {
+		t.Helper()
+		var v int
+		if err := s.db.QueryRowContext(t.Context(), "SELECT version FROM schema_version").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if got, want := version(), len(migrations()); got != want {
+		t.Fatalf("schema version = %d, want %d", got, want)
+	}
+
+	// Opening again (a restart, a second replica) applies nothing twice.
+	openSQLite(t, path)
+	if got, want := version(), len(migrations()); got != want {
+		t.Fatalf("after reopening, schema version = %d, want %d", got, want)
+	}
+	var rows int
+	if err := s.db.QueryRowContext(t.Context(), "SELECT count(*) FROM schema_version").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 {
+		t.Errorf("schema_version has %d rows, want 1", rows)
+	}
+
+	// A database from a newer orybot is refused rather than misread.
+	if _, err := s.db.ExecContext(t.Context(), "UPDATE schema_version SET version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	if s2, err := Open(t.Context(), path); err == nil {
+		s2.Close()
+		t.Error("Open of a newer schema succeeded, want an error")
+	} else if !strings.Contains(err.Error(), "newer") {
+		t.Errorf("Open of a newer schema: %v, want it to say so", err)
+	}
+}
+
+func TestOpenConcurrent(t *testing.T) {
+	// Replicas starting together on a new database must all come up, with
+	// the schema made once.
+	path := filepath.Join(t.TempDir(), "orybot.db")
+	errs := make(chan error, 8)
+	for range cap(errs) {
+		go func() {
+			s, err := Open(t.Context(), path)
+			if err == nil {
+				err = s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestNewID(t *testing.T) {
+	seen := make(map[string]bool)
+	for range 1000 {
+		id := NewID()
+		if len(id) != 10 || strings.Trim(id, "abcdefghijklmnopqrstuvwxyz234567") != "" {
+			t.Fatalf("NewID() = %q, want 10 lowercase base32 characters", id)
+		}
+		if seen[id] {
+			t.Fatalf("NewID() returned %q twice", id)
+		}
+		seen[id] = true
+	}
+}
+
+func BenchmarkDecide(b *testing.B) {
+	ctx := context.Background()
+	now := time.Now()
+	// create makes n pending requests outside the timer.
+	create := func(b *testing.B, s *Store, n int) []string {
+		b.Helper()
+		ids := make([]string, n)
+		for i := range ids {
+			r := newRequest(now)
+			if err := s.Create(ctx, r); err != nil {
+				b.Fatal(err)
+			}
+			ids[i] = r.ID
+		}
+		return ids
+	}
+
+	// The common case: the first click on a pending request.
+	b.Run("pending", func(b *testing.B) {
+		s := openSQLite(b, filepath.Join(b.TempDir(), "orybot.db"))
+		ids := create(b, s, b.N)
+		b.ResetTimer()
+		for i := range b.N {
+			if _, err := s.Decide(ctx, ids[i], StatusApproved, "U0DECIDE", now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// A double click or redelivery: the UPDATE misses and the row is read.
+	b.Run("decided", func(b *testing.B) {
+		s := openSQLite(b, filepath.Join(b.TempDir(), "orybot.db"))
+		id := create(b, s, 1)[0]
+		if _, err := s.Decide(ctx, id, StatusApproved, "U0DECIDE", now); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for range b.N {
+			if _, err := s.Decide(ctx, id, StatusApproved, "U0DECIDE", now); err == nil {
+				b.Fatal("second Decide succeeded")
+			}
+		}
+	})
+}
