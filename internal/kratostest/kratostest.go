@@ -302,6 +302,15 @@ func (s *Server) SetEmail(t testing.TB, id, email string) {
 	}
 }
 
+// DeleteIdentity deletes an identity through the admin API.
+func (s *Server) DeleteIdentity(t testing.TB, id string) {
+	t.Helper()
+	resp, err := s.admin.IdentityAPI.DeleteIdentity(ctx(t), id).Execute()
+	if err != nil {
+		t.Fatalf("kratostest: delete identity %s: %v", id, describe(resp, err))
+	}
+}
+
 // Login logs in with email and Password through a native (API) login flow
 // and returns the new session's id and token.
 func (s *Server) Login(t testing.TB, email string) (sessionID, token string) {

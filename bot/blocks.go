@@ -1,0 +1,135 @@
+package bot
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/orybot/orybot/audit"
+	"github.com/orybot/orybot/commands"
+	"github.com/orybot/orybot/store"
+)
+
+// slackDate renders t in each reader's own time zone, with a UTC fallback
+// for clients that cannot.
+func slackDate(t time.Time) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.UTC().Format(time.RFC3339))
+}
+
+func mrkdwn(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+}
+
+func plain(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.PlainTextType, s, true, false)
+}
+
+// field is one labelled value on a card, in Slack's two-column layout.
+func field(label, value string) *slack.TextBlockObject {
+	return mrkdwn(fmt.Sprintf("*%s*\n%s", label, value))
+}
+
+// cardText is the notification and screen-reader fallback of a card.
+func cardText(r *store.Request) string {
+	return fmt.Sprintf("Approval request %s: %s identity %s (%s)", r.ID, r.Verb, r.IdentityID, r.Status)
+}
+
+// cardBlocks renders an approval card. A pending card has Approve and Deny
+// buttons; a decided one shows the outcome in their place.
+func cardBlocks(r *store.Request, now time.Time) []slack.Block {
+	title := "Approval needed: " + r.Verb
+	if r.Status != store.StatusPending {
+		title = "Request: " + r.Verb
+	}
+	fields := []*slack.TextBlockObject{
+		field("Identity", "`"+r.IdentityID+"`"),
+		field("Email", orDash(r.Display["email"])),
+		field("State when requested", orDash(r.Display["state"])),
+		field("Requested by", "<@"+r.Requester+">"),
+		field("Reason", r.Reason),
+		field("Expires", slackDate(r.ExpiresAt)),
+	}
+	blocks := []slack.Block{
+		slack.NewHeaderBlock(plain(title)),
+		slack.NewSectionBlock(mrkdwn(verbSummary(r.Verb)), nil, nil),
+		slack.NewSectionBlock(nil, fields, nil),
+	}
+	if r.Status == store.StatusPending {
+		approve := slack.NewButtonBlockElement(actionApprove, r.ID, plain("Approve")).WithStyle(slack.StylePrimary)
+		deny := slack.NewButtonBlockElement(actionDeny, r.ID, plain("Deny")).WithStyle(slack.StyleDanger)
+		blocks = append(blocks, slack.NewActionBlock("decide", approve, deny))
+	} else {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(outcome(r)), nil, nil))
+	}
+	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("Request `%s` · requested %s", r.ID, slackDate(r.CreatedAt)))))
+	return blocks
+}
+
+// outcome is the line that replaces the buttons once a request is decided.
+func outcome(r *store.Request) string {
+	switch r.Status {
+	case store.StatusApproved:
+		return fmt.Sprintf(":hourglass_flowing_sand: Approved by <@%s>; running…", r.Approver)
+	case store.StatusDone:
+		return fmt.Sprintf(":white_check_mark: *Done*: %s. Approved by <@%s>.", r.Result, r.Approver)
+	case store.StatusFailed:
+		return fmt.Sprintf(":x: *Failed*: %s Approved by <@%s>.", strings.TrimSpace(r.Result), r.Approver)
+	case store.StatusDenied:
+		return fmt.Sprintf(":no_entry_sign: *Denied* by <@%s>. Nothing was changed.", r.Approver)
+	case store.StatusExpired:
+		return ":hourglass: *Expired* without a decision. Nothing was changed."
+	}
+	return string(r.Status)
+}
+
+func verbSummary(verb string) string {
+	if s, ok := commands.Lookup(commands.Verb(verb)); ok {
+		return s.Summary
+	}
+	return verb
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+// auditText is the fallback text of an audit record.
+func auditText(rec audit.Record) string {
+	return fmt.Sprintf("orybot audit: request %s %s %s identity %s", rec.RequestID, rec.Event, rec.Verb, rec.IdentityID)
+}
+
+// auditBlocks renders an audit record for the audit channel. It carries ids,
+// the reason and the result in words, and nothing secret.
+func auditBlocks(rec audit.Record) []slack.Block {
+	approver := "–"
+	if rec.Approver != "" {
+		approver = "<@" + rec.Approver + ">"
+	}
+	fields := []*slack.TextBlockObject{
+		field("Request", "`"+rec.RequestID+"`"),
+		field("Action", "`"+rec.Verb+"`"),
+		field("Identity", "`"+rec.IdentityID+"`"),
+		field("Requested by", "<@"+rec.Requester+">"),
+		field("Decided by", approver),
+		field("Time", slackDate(rec.Time)),
+		field("Reason", orDash(rec.Reason)),
+		field("Result", fmt.Sprintf("*%s*: %s", rec.Event, rec.Result)),
+	}
+	return []slack.Block{slack.NewSectionBlock(nil, fields, nil)}
+}
+
+// helpText lists every verb with one line and an example.
+func helpText() string {
+	var sb strings.Builder
+	sb.WriteString("*orybot* acts on Ory identities. Changing commands need a reason after ` -- ` and the approval of a second person.\n")
+	for _, s := range commands.Specs() {
+		usage := strings.TrimSpace(string(s.Verb) + " " + s.Usage)
+		fmt.Fprintf(&sb, "• `/ory %s`: %s Example: `/ory %s`\n", usage, s.Summary, s.Example)
+	}
+	return sb.String()
+}

@@ -1,0 +1,199 @@
+// Package bot is orybot's Slack side: it receives slash commands and button
+// clicks over socket mode, runs the two-person approval flow, calls Ory once a
+// request is approved, and posts the outcome to the audit channel. It is the
+// only package that imports slack-go.
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/orybot/orybot/ory"
+	"github.com/orybot/orybot/store"
+)
+
+// Identities is what the bot needs from Ory.
+type Identities interface {
+	Identity(ctx context.Context, id string) (ory.Identity, error)
+	IdentityByEmail(ctx context.Context, email string) (ory.Identity, error)
+	SetState(ctx context.Context, id, state string) (ory.Identity, error)
+}
+
+// Requests is what the bot needs from the request store. Every state change
+// is a conditional update in the store, so that two replicas, a double click
+// or a redelivered envelope cannot decide a request twice.
+type Requests interface {
+	Create(ctx context.Context, r *store.Request) error
+	Get(ctx context.Context, id string) (*store.Request, error)
+	SetMessage(ctx context.Context, id, channelID, ts string) error
+	Decide(ctx context.Context, id string, to store.Status, approver string, now time.Time) (*store.Request, error)
+	Expire(ctx context.Context, id string, now time.Time) (*store.Request, error)
+	Finish(ctx context.Context, id string, to store.Status, result string, now time.Time) error
+	Delete(ctx context.Context, id string) error
+}
+
+// Config holds the bot's settings.
+type Config struct {
+	AuditChannel string
+	Approvers    []string // user ids (U…, W…) and user-group ids (S…)
+	RequestTTL   time.Duration
+	// WorkTimeout bounds the work done for one envelope after it is acked.
+	// Zero means two minutes.
+	WorkTimeout time.Duration
+	// GroupCacheTTL is how long user-group members are cached. Zero means
+	// five minutes (usergroups.users.list is a Tier 2 method).
+	GroupCacheTTL time.Duration
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Bot runs the approval flow. Create it with New.
+type Bot struct {
+	log       *slog.Logger
+	api       *slack.Client
+	ory       Identities
+	requests  Requests
+	cfg       Config
+	approvers *approvers
+	http      *http.Client // for response_url posts
+	work      sync.WaitGroup
+}
+
+// New returns a Bot that talks to Slack through api, to Ory through ids and
+// keeps requests in reqs.
+func New(logger *slog.Logger, api *slack.Client, ids Identities, reqs Requests, cfg Config) *Bot {
+	if cfg.WorkTimeout == 0 {
+		cfg.WorkTimeout = 2 * time.Minute
+	}
+	if cfg.GroupCacheTTL == 0 {
+		cfg.GroupCacheTTL = 5 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Bot{
+		log:      logger,
+		api:      api,
+		ory:      ids,
+		requests: reqs,
+		cfg:      cfg,
+		approvers: newApprovers(cfg.Approvers, func(ctx context.Context, g string) ([]string, error) {
+			return api.GetUserGroupMembersContext(ctx, g)
+		}, cfg.GroupCacheTTL, cfg.Now),
+		http: &http.Client{Timeout: 15 * time.Second},
+	}
+}
+
+// Run connects to Slack in socket mode and handles envelopes until ctx is
+// cancelled or the connection fails for good (for example, a revoked app
+// token). On return, work already acked has finished.
+func (b *Bot) Run(ctx context.Context) error {
+	sm := socketmode.New(b.api)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	errc := make(chan error, 1)
+	go func() { errc <- sm.RunContext(ctx) }()
+	defer b.work.Wait()
+
+	for {
+		select {
+		case <-ctx.Done():
+			<-errc
+			return nil
+		case err := <-errc:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("slack socket mode: %w", err)
+		case evt, ok := <-sm.Events:
+			if !ok {
+				return fmt.Errorf("slack socket mode: event stream closed: %w", <-errc)
+			}
+			b.dispatch(ctx, sm, evt)
+		}
+	}
+}
+
+// dispatch acknowledges an envelope at once and hands the work to a
+// goroutine: Slack shows the user an error, and may deliver the envelope
+// again, if the ack takes longer than three seconds.
+func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) {
+	switch evt.Type {
+	case socketmode.EventTypeConnected:
+		b.log.Info("connected to slack")
+	case socketmode.EventTypeConnectionError:
+		b.log.Warn("slack connection error; reconnecting")
+	case socketmode.EventTypeInvalidAuth:
+		b.log.Error("slack rejected the app token (SLACK_APP_TOKEN)")
+	case socketmode.EventTypeSlashCommand:
+		cmd, ok := evt.Data.(slack.SlashCommand)
+		if !ok || evt.Request == nil {
+			return
+		}
+		ack, work := b.command(cmd)
+		if err := sm.Ack(*evt.Request, ack); err != nil {
+			b.log.Error("ack slash command", "err", err)
+		}
+		b.spawn(ctx, work)
+	case socketmode.EventTypeInteractive:
+		cb, ok := evt.Data.(slack.InteractionCallback)
+		if !ok || evt.Request == nil {
+			return
+		}
+		if err := sm.Ack(*evt.Request); err != nil {
+			b.log.Error("ack interaction", "err", err)
+		}
+		if cb.Type == slack.InteractionTypeBlockActions {
+			b.spawn(ctx, func(ctx context.Context) { b.click(ctx, cb) })
+		}
+	case socketmode.EventTypeEventsAPI:
+		if evt.Request != nil {
+			_ = sm.Ack(*evt.Request)
+		}
+	}
+}
+
+// spawn runs work after the ack. The work gets its own deadline and is not
+// cancelled by shutdown: a request that was approved must finish its Ory call
+// and record the outcome.
+func (b *Bot) spawn(ctx context.Context, work func(context.Context)) {
+	if work == nil {
+		return
+	}
+	b.work.Add(1)
+	go func() {
+		defer b.work.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.WorkTimeout)
+		defer cancel()
+		work(ctx)
+	}()
+}
+
+// reply shows text to one user only, through a response_url. That works even
+// where the bot is not a channel member, which is exactly when it must tell
+// the user to invite it.
+func (b *Bot) reply(ctx context.Context, responseURL, text string) {
+	if responseURL == "" {
+		return
+	}
+	msg := &slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral}
+	if err := slack.PostWebhookCustomHTTPContext(ctx, responseURL, b.http, msg); err != nil {
+		b.log.Error("reply via response_url", "err", err)
+	}
+}
+
+// isNotInChannel reports whether Slack refused a post because the bot is not
+// a member of the channel.
+func isNotInChannel(err error) bool {
+	var se slack.SlackErrorResponse
+	return errors.As(err, &se) && (se.Err == "not_in_channel" || se.Err == "channel_not_found")
+}

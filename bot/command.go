@@ -1,0 +1,130 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/orybot/orybot/commands"
+	"github.com/orybot/orybot/ory"
+	"github.com/orybot/orybot/store"
+)
+
+// command handles a slash command in two parts. The ack payload is computed
+// here, from the text alone, so that parse errors and help answer at once;
+// the returned work does everything that needs Ory, the database or the
+// Web API, after the ack has gone out.
+func (b *Bot) command(sc slack.SlashCommand) (ack any, work func(context.Context)) {
+	cmd, err := commands.Parse(sc.Text)
+	if err != nil {
+		return ephemeral(b.describe(err, "") + "\n\n" + helpText()), nil
+	}
+	if cmd.Verb == commands.Help {
+		return ephemeral(helpText()), nil
+	}
+	return nil, func(ctx context.Context) { b.request(ctx, sc, cmd) }
+}
+
+func ephemeral(text string) map[string]any {
+	return map[string]any{"response_type": slack.ResponseTypeEphemeral, "text": text}
+}
+
+// request checks the target identity, stores a pending request and posts the
+// approval card in the channel where the command was typed.
+func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd commands.Command) {
+	log := b.log.With("cmd", string(cmd.Verb), "requester", sc.UserID)
+
+	id, err := b.resolve(ctx, cmd)
+	if err != nil {
+		b.reply(ctx, sc.ResponseURL, b.describe(err, "resolve identity", log))
+		return
+	}
+	now := b.cfg.Now()
+	req := &store.Request{
+		ID:         store.NewID(),
+		TriggerID:  sc.TriggerID,
+		Verb:       string(cmd.Verb),
+		IdentityID: id.ID,
+		Display:    map[string]string{"email": maskEmail(id.Email), "state": id.State},
+		Requester:  sc.UserID,
+		Reason:     cmd.Reason,
+		ChannelID:  sc.ChannelID,
+		CreatedAt:  now,
+		ExpiresAt:  now.Add(b.cfg.RequestTTL),
+	}
+	log = log.With("request_id", req.ID, "identity_id", id.ID)
+	if err := b.requests.Create(ctx, req); err != nil {
+		if errors.Is(err, store.ErrDuplicate) {
+			// Slack redelivered the command; the first delivery made the request.
+			log.Info("ignored a redelivered slash command")
+			return
+		}
+		b.reply(ctx, sc.ResponseURL, b.describe(err, "create request", log))
+		return
+	}
+	blocks := cardBlocks(req, b.cfg.Now())
+	_, ts, err := b.api.PostMessageContext(ctx, sc.ChannelID,
+		slack.MsgOptionText(cardText(req), false), slack.MsgOptionBlocks(blocks...))
+	if err != nil {
+		if derr := b.requests.Delete(ctx, req.ID); derr != nil {
+			log.Error("delete request whose card was not posted", "err", derr)
+		}
+		if isNotInChannel(err) {
+			log.Info("bot is not in the channel", "channel", sc.ChannelID)
+			b.reply(ctx, sc.ResponseURL, "I can't post the approval request here because I'm not a member of this channel. "+
+				"Invite me with `/invite @orybot`, then run the command again. Nothing was requested.")
+			return
+		}
+		b.reply(ctx, sc.ResponseURL, b.describe(err, "post approval card", log)+" Nothing was requested.")
+		return
+	}
+	if err := b.requests.SetMessage(ctx, req.ID, sc.ChannelID, ts); err != nil {
+		// The card is up and its buttons carry the request id, so clicks
+		// still work; only the in-place card update would fall back.
+		log.Error("store card timestamp", "err", err)
+	}
+	log.Info("request waiting for approval")
+	b.reply(ctx, sc.ResponseURL, fmt.Sprintf("Request `%s` is waiting for approval: `%s` on identity `%s`. It expires %s.",
+		req.ID, req.Verb, req.IdentityID, slackDate(req.ExpiresAt)))
+}
+
+// resolve finds the identity a command names, by id or by email.
+func (b *Bot) resolve(ctx context.Context, cmd commands.Command) (ory.Identity, error) {
+	if cmd.TargetKind == commands.ByEmail {
+		id, err := b.ory.IdentityByEmail(ctx, cmd.Target)
+		if errors.Is(err, ory.ErrNotFound) {
+			return ory.Identity{}, &targetError{target: cmd.Target, byEmail: true, err: err}
+		}
+		return id, err
+	}
+	id, err := b.ory.Identity(ctx, cmd.Target)
+	if errors.Is(err, ory.ErrNotFound) {
+		return ory.Identity{}, &targetError{target: cmd.Target, err: err}
+	}
+	return id, err
+}
+
+// targetError is an identity that does not exist, with the words the user
+// typed to name it.
+type targetError struct {
+	target  string
+	byEmail bool
+	err     error
+}
+
+func (e *targetError) Error() string { return "no identity matches the target: " + e.err.Error() }
+func (e *targetError) Unwrap() error { return e.err }
+
+// maskEmail keeps the first letter and the domain, enough for an approver to
+// recognise the account without the card spreading the address.
+func maskEmail(email string) string {
+	local, domain, ok := strings.Cut(email, "@")
+	if !ok || local == "" {
+		return ""
+	}
+	r := []rune(local)
+	return string(r[0]) + "***@" + domain
+}

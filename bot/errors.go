@@ -1,0 +1,127 @@
+package bot
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/orybot/orybot/commands"
+	"github.com/orybot/orybot/ory"
+)
+
+// describe is the one place that turns an error into words for Slack users.
+// A known error becomes a specific sentence that says what went wrong and
+// what to do; anything else becomes "internal error" with a reference that
+// also appears in the log line, so an operator can find the details. The
+// error is logged here, once, when log is not nil.
+func (b *Bot) describe(err error, op string, log ...*slog.Logger) string {
+	msg, known := userWords(err)
+	l := b.log
+	if len(log) > 0 && log[0] != nil {
+		l = log[0]
+	}
+	if known {
+		if op != "" {
+			l.Info("refused", "op", op, "err", err)
+		}
+		return msg
+	}
+	ref := newRef()
+	l.Error("internal error", "op", op, "ref", ref, "err", err)
+	return fmt.Sprintf("Something went wrong inside orybot (reference `%s`). Nothing was changed by this step; an admin can look up the reference in the bot's log.", ref)
+}
+
+// userWords maps known errors to sentences. It reports false for errors it
+// does not know.
+func userWords(err error) (string, bool) {
+	var pe *commands.ParseError
+	if errors.As(err, &pe) {
+		return parseWords(pe), true
+	}
+	var te *targetError
+	if errors.As(err, &te) {
+		if te.byEmail {
+			return fmt.Sprintf("No identity in Ory has the email `%s` as a login identifier. Check the spelling, or use the identity id instead.", te.target), true
+		}
+		return fmt.Sprintf("Ory has no identity with id `%s`. Check the id (for example in the Ory Console) and try again.", te.target), true
+	}
+	var amb *ory.AmbiguousError
+	if errors.As(err, &amb) {
+		return fmt.Sprintf("That email matches %d identities in Ory, so I can't tell which one you mean. Use the identity id instead.", amb.Count), true
+	}
+	var oe *ory.Error
+	reason := ""
+	if errors.As(err, &oe) && oe.Reason != "" {
+		reason = " Ory said: " + strings.TrimSuffix(oe.Reason, ".") + "."
+	}
+	switch {
+	case errors.Is(err, ory.ErrInvalidID):
+		return "That is not a valid Ory id: ids look like `8f3c2a1e-…` (a UUID).", true
+	case errors.Is(err, ory.ErrNotFound):
+		return "Ory could not find what the request refers to; it may have been deleted." + reason, true
+	case errors.Is(err, ory.ErrUnauthorized):
+		return "Ory refused the bot's credentials (HTTP 401/403). An admin should check ORY_API_KEY and that it belongs to this Ory project." + reason, true
+	case errors.Is(err, ory.ErrRateLimited):
+		return "Ory's rate limit was hit, and the bot gave up after retrying. Wait a minute and try again." + reason, true
+	case errors.Is(err, ory.ErrUnavailable):
+		return "Ory could not be reached or had a server error, even after retries. Try again in a few minutes; if it keeps failing, check Ory's status and ORY_ADMIN_URL." + reason, true
+	case errors.Is(err, ory.ErrBadRequest):
+		return "Ory rejected the request as invalid." + reason, true
+	case errors.Is(err, ory.ErrConflict):
+		return "Ory reported a conflict: the identity may have been changed at the same time. Check it and try again." + reason, true
+	case errors.Is(err, ory.ErrWrongURL):
+		return "Ory answered with a redirect: ORY_ADMIN_URL probably points at Kratos's public port instead of its admin port. An admin should fix the setting.", true
+	}
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		return fmt.Sprintf("Slack is rate-limiting the bot. Try again in %s.", rl.RetryAfter), true
+	}
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		switch se.Err {
+		case "not_in_channel", "channel_not_found":
+			return "I'm not a member of this channel. Invite me with `/invite @orybot` and try again.", true
+		case "missing_scope":
+			return "The Slack app lacks a permission it needs (" + se.Needed + "). An admin should reinstall it from manifest.yml.", true
+		case "no_such_subteam", "plan_upgrade_required":
+			return "Slack could not list a user group in ORYBOT_APPROVERS (" + se.Err + "). An admin should check the group ids.", true
+		}
+		return "Slack answered with the error `" + se.Err + "`. Try again; if it persists, an admin should check the bot's Slack app.", true
+	}
+	return "", false
+}
+
+func parseWords(pe *commands.ParseError) string {
+	usage := ""
+	if spec, ok := commands.Lookup(pe.Verb); ok {
+		usage = fmt.Sprintf(" Usage: `/ory %s %s`", spec.Verb, spec.Usage)
+	}
+	switch {
+	case errors.Is(pe.Err, commands.ErrEmpty):
+		return "Tell me what to do: type a command after `/ory`."
+	case errors.Is(pe.Err, commands.ErrUnknownVerb):
+		return fmt.Sprintf("I don't know the command `%s`.", pe.Value)
+	case errors.Is(pe.Err, commands.ErrMissingTarget):
+		return "Say which identity: give its id or email." + usage
+	case errors.Is(pe.Err, commands.ErrBadTarget):
+		return fmt.Sprintf("`%s` is neither an identity id (a UUID such as `8f3c2a1e-5b6d-4c7e-9f00-1a2b3c4d5e6f`) nor an email address.", pe.Value) + usage
+	case errors.Is(pe.Err, commands.ErrExtraArgs):
+		return fmt.Sprintf("I didn't expect `%s` there. Put the reason after ` -- `.", pe.Value) + usage
+	case errors.Is(pe.Err, commands.ErrReasonRequired):
+		return "A reason is required: add ` -- ` and why, so approvers and the audit trail know." + usage
+	case errors.Is(pe.Err, commands.ErrReasonTooLong):
+		return fmt.Sprintf("The reason is too long: keep it under %d characters.", commands.MaxReasonLen)
+	}
+	return "I couldn't read that command." + usage
+}
+
+func newRef() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

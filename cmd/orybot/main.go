@@ -1,0 +1,82 @@
+// Command orybot is a Slack bot that changes Ory identities (deactivate and
+// more) only after a second person approves, and records every outcome in
+// an audit channel.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/slack-go/slack"
+
+	"github.com/orybot/orybot/bot"
+	"github.com/orybot/orybot/config"
+	"github.com/orybot/orybot/ory"
+	"github.com/orybot/orybot/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "orybot:", err)
+		os.Exit(1)
+	}
+}
+
+// run builds every part of the bot from the environment and runs it until
+// ctx is cancelled. It is the one place that reads the environment.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		fmt.Fprintln(stdout, "usage: orybot (configured by environment variables; see README.md)")
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("open ORYBOT_DATABASE_URL: %w", err)
+	}
+	defer st.Close()
+
+	oc, err := ory.New(ory.Config{AdminURL: cfg.OryAdminURL, APIKey: cfg.OryAPIKey, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("ORY_ADMIN_URL: %w", err)
+	}
+	if err := oc.Ping(ctx); err != nil {
+		return fmt.Errorf("check ORY_ADMIN_URL and ORY_API_KEY: %w", err)
+	}
+
+	opts := []slack.Option{slack.OptionAppLevelToken(cfg.SlackAppToken)}
+	if cfg.SlackAPIURL != "" {
+		opts = append(opts, slack.OptionAPIURL(cfg.SlackAPIURL))
+	}
+	api := slack.New(cfg.SlackBotToken, opts...)
+	auth, err := api.AuthTestContext(ctx)
+	if err != nil {
+		return fmt.Errorf("check SLACK_BOT_TOKEN: slack auth.test: %w", err)
+	}
+	logger.Info("starting", "bot_user", auth.UserID, "team", auth.TeamID)
+
+	b := bot.New(logger, api, oc, st, bot.Config{
+		AuditChannel: cfg.AuditChannel,
+		Approvers:    cfg.Approvers,
+		RequestTTL:   cfg.RequestTTL,
+	})
+	err = b.Run(ctx)
+	logger.Info("stopped")
+	return err
+}
