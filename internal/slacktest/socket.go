@@ -1,0 +1,443 @@
+package slacktest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Envelope is a Socket Mode request the Server sent to the client.
+type Envelope struct {
+	ID           string
+	Type         string // "slash_commands", "interactive", "events_api", ...
+	Payload      json.RawMessage
+	RetryAttempt int
+	SentAt       time.Time
+	ResponseURL  string // for slash commands and block actions
+	TriggerID    string // for slash commands and block actions
+
+	acked chan struct{} // closed once ack is set
+	ack   Ack
+}
+
+// Ack is a Socket Mode response the client sent: {"envelope_id", "payload"}.
+type Ack struct {
+	EnvelopeID string
+	Payload    json.RawMessage // nil if the client sent no payload
+	At         time.Time
+}
+
+// WaitAck waits for the first acknowledgement of e.
+func (e *Envelope) WaitAck(ctx context.Context) (Ack, error) {
+	select {
+	case <-e.acked:
+		return e.ack, nil
+	case <-ctx.Done():
+		return Ack{}, fmt.Errorf("slacktest: envelope %s (%s) not acknowledged: %w", e.ID, e.Type, ctx.Err())
+	}
+}
+
+// Acks returns every acknowledgement the Server received, in order,
+// including repeated ones and ones for unknown envelopes.
+func (s *Server) Acks() []Ack {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Ack(nil), s.acks...)
+}
+
+// Connections returns how many times a Socket Mode client connected (was sent
+// hello). It grows by one with every reconnection.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connections
+}
+
+// WaitConnected waits until a Socket Mode client is connected and has been
+// sent hello. After Disconnect or DropConnection it waits for the reconnection.
+func (s *Server) WaitConnected(ctx context.Context) error {
+	_, err := s.waitConn(ctx)
+	return err
+}
+
+func (s *Server) waitConn(ctx context.Context) (*wsConn, error) {
+	for {
+		s.mu.Lock()
+		c, changed, closed := s.current, s.changed, s.closed
+		s.mu.Unlock()
+		switch {
+		case closed:
+			return nil, ErrClosed
+		case c != nil:
+			return c, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("slacktest: no socket mode client connected: %w", ctx.Err())
+		}
+	}
+}
+
+// Disconnect sends {"type":"disconnect","reason":reason} to the connected
+// client, which makes slack-go reconnect (reason is usually
+// "refresh_requested", "warning" or "link_disabled").
+func (s *Server) Disconnect(reason string) error {
+	c, err := s.takeCurrent()
+	if err != nil {
+		return err
+	}
+	return c.writeJSON(map[string]any{
+		"type":       "disconnect",
+		"reason":     reason,
+		"debug_info": map[string]any{"host": "slacktest"},
+	})
+}
+
+// DropConnection closes the connected client's TCP connection abruptly,
+// without a WebSocket close frame.
+func (s *Server) DropConnection() error {
+	c, err := s.takeCurrent()
+	if err != nil {
+		return err
+	}
+	return c.ws.Close()
+}
+
+// takeCurrent returns the current connection and forgets it, so that nothing
+// more is sent to it and WaitConnected waits for the next one.
+func (s *Server) takeCurrent() (*wsConn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.current
+	if c == nil {
+		return nil, errors.New("slacktest: no socket mode client connected")
+	}
+	s.current = nil
+	s.notifyLocked()
+	return c, nil
+}
+
+// Send sends a Socket Mode envelope of type typ ("slash_commands",
+// "interactive", "events_api") with payload, which is marshalled to JSON
+// (pass a json.RawMessage to send it as is). A retryAttempt above 0 marks a
+// redelivery. If no client is connected, Send waits for one. It returns once
+// the envelope is written; use Envelope.WaitAck to wait for the answer.
+func (s *Server) Send(ctx context.Context, typ string, payload any, retryAttempt int) (*Envelope, error) {
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("slacktest: marshalling payload: %w", err)
+	}
+	return s.send(ctx, &Envelope{Type: typ, Payload: raw, RetryAttempt: retryAttempt})
+}
+
+func (s *Server) send(ctx context.Context, env *Envelope) (*Envelope, error) {
+	c, err := s.waitConn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	env.ID = newUUID()
+	env.acked = make(chan struct{})
+	retryReason := ""
+	if env.RetryAttempt > 0 {
+		retryReason = "timeout"
+	}
+	frame := map[string]any{
+		"envelope_id":              env.ID,
+		"type":                     env.Type,
+		"payload":                  env.Payload,
+		"accepts_response_payload": env.Type != "events_api",
+		"retry_attempt":            env.RetryAttempt,
+		"retry_reason":             retryReason,
+	}
+	env.SentAt = time.Now()
+	s.mu.Lock()
+	s.envelopes[env.ID] = env
+	s.mu.Unlock()
+	if err := c.writeJSON(frame); err != nil {
+		return nil, fmt.Errorf("slacktest: sending %s envelope: %w", env.Type, err)
+	}
+	s.logf("sent %s envelope %s: %s", env.Type, env.ID, env.Payload)
+	return env, nil
+}
+
+// SlashCommand describes a slash command a user typed.
+type SlashCommand struct {
+	User        string // user ID, e.g. "U123"
+	UserName    string // default: the name given to SetUser, else User lowercased
+	Channel     string // channel ID, e.g. "C123"
+	ChannelName string // default: Channel lowercased
+	Command     string // e.g. "/ory"
+	Text        string // what follows the command
+}
+
+// SlashCommand sends a slash_commands envelope with a fresh response_url
+// (served by the Server, see ResponsePosts) and trigger_id, both also set on
+// the returned Envelope.
+func (s *Server) SlashCommand(ctx context.Context, cmd SlashCommand) (*Envelope, error) {
+	env := &Envelope{Type: "slash_commands"}
+	env.ResponseURL, env.TriggerID = s.newResponseURL()
+	payload, err := json.Marshal(map[string]string{
+		"token":        "verification-token",
+		"team_id":      TeamID,
+		"team_domain":  "orybot-test",
+		"channel_id":   cmd.Channel,
+		"channel_name": or(cmd.ChannelName, strings.ToLower(cmd.Channel)),
+		"user_id":      cmd.User,
+		"user_name":    or(cmd.UserName, s.userName(cmd.User)),
+		"command":      cmd.Command,
+		"text":         cmd.Text,
+		"response_url": env.ResponseURL,
+		"trigger_id":   env.TriggerID,
+		"api_app_id":   AppID,
+	})
+	if err != nil {
+		return nil, err
+	}
+	env.Payload = payload
+	return s.send(ctx, env)
+}
+
+// BlockAction describes a click on a button in a message.
+type BlockAction struct {
+	User        string // user ID
+	UserName    string // default: the name given to SetUser, else User lowercased
+	Channel     string // channel ID
+	ChannelName string // default: Channel lowercased
+	MessageTS   string // ts of the message holding the button
+	ActionID    string
+	BlockID     string
+	Value       string
+}
+
+// BlockAction sends an interactive envelope with a block_actions payload for a
+// button click, with a fresh response_url and trigger_id. If the bot posted
+// the message at MessageTS in Channel, the payload carries its current text
+// and blocks, as Slack's does.
+func (s *Server) BlockAction(ctx context.Context, a BlockAction) (*Envelope, error) {
+	env := &Envelope{Type: "interactive"}
+	env.ResponseURL, env.TriggerID = s.newResponseURL()
+	now := time.Now()
+	actionTS := fmt.Sprintf("%d.%06d", now.Unix(), now.Nanosecond()/1000)
+	userName := or(a.UserName, s.userName(a.User))
+	payload := map[string]any{
+		"type":       "block_actions",
+		"token":      "verification-token",
+		"api_app_id": AppID,
+		"team":       map[string]any{"id": TeamID, "domain": "orybot-test"},
+		"user":       map[string]any{"id": a.User, "username": userName, "name": userName, "team_id": TeamID},
+		"channel":    map[string]any{"id": a.Channel, "name": or(a.ChannelName, strings.ToLower(a.Channel))},
+		"container": map[string]any{
+			"type":         "message",
+			"message_ts":   a.MessageTS,
+			"channel_id":   a.Channel,
+			"is_ephemeral": false,
+		},
+		"trigger_id":   env.TriggerID,
+		"response_url": env.ResponseURL,
+		"actions": []map[string]any{{
+			"type":      "button",
+			"action_id": a.ActionID,
+			"block_id":  a.BlockID, // slack-go tells block actions from attachment actions by block_id
+			"value":     a.Value,
+			"action_ts": actionTS,
+		}},
+	}
+	s.mu.Lock()
+	for _, m := range s.messages {
+		if m.Channel == a.Channel && m.TS == a.MessageTS {
+			payload["message"] = messageJSON(m)
+		}
+	}
+	s.mu.Unlock()
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return nil, err
+	}
+	env.Payload = raw
+	return s.send(ctx, env)
+}
+
+// newResponseURL mints a response_url served by the Server and a trigger_id.
+func (s *Server) newResponseURL() (responseURL, triggerID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.nextLocked()
+	responseURL = fmt.Sprintf("%s/response/R%d", s.base, n)
+	s.responseURLs[responseURL] = true
+	return responseURL, fmt.Sprintf("%d.%d.%s", 1000000000+n, 738474920, rand.Text()[:12])
+}
+
+func (s *Server) userName(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u, ok := s.users[id]; ok && u.name != "" {
+		return u.name
+	}
+	return strings.ToLower(id)
+}
+
+// wsConn is one Socket Mode WebSocket connection.
+type wsConn struct {
+	ws   *websocket.Conn
+	wmu  sync.Mutex // gorilla allows one concurrent writer
+	done chan struct{}
+}
+
+func (c *wsConn) writeJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		return err
+	}
+	return c.ws.WriteMessage(websocket.TextMessage, b)
+}
+
+// handleLink upgrades a dial of the URL handed out by apps.connections.open.
+func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
+	ticket := r.URL.Query().Get("ticket")
+	s.mu.Lock()
+	valid := s.tickets[ticket]
+	delete(s.tickets, ticket) // tickets are single use
+	s.mu.Unlock()
+	if !valid {
+		http.Error(w, "invalid or used ticket", http.StatusUnauthorized)
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade has answered
+	}
+	c := &wsConn{ws: ws, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = ws.Close()
+		return
+	}
+	s.conns[c] = true
+	s.wg.Add(2)
+	s.mu.Unlock()
+	go s.readLoop(c)
+	go s.pingLoop(c)
+
+	err = c.writeJSON(map[string]any{
+		"type":            "hello",
+		"num_connections": 1,
+		"connection_info": map[string]any{"app_id": AppID},
+		"debug_info": map[string]any{
+			"host":                        "slacktest",
+			"build_number":                1,
+			"approximate_connection_time": 18060,
+		},
+	})
+	if err != nil {
+		_ = ws.Close()
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns[c] { // still alive
+		s.connections++
+		s.current = c
+		s.notifyLocked()
+	}
+	s.logf("socket mode client connected (connection %d)", s.connections)
+}
+
+// readLoop records the client's acknowledgements until the connection ends.
+func (s *Server) readLoop(c *wsConn) {
+	defer s.wg.Done()
+	defer func() {
+		_ = c.ws.Close()
+		close(c.done)
+		s.mu.Lock()
+		delete(s.conns, c)
+		if s.current == c {
+			s.current = nil
+		}
+		s.notifyLocked()
+		s.mu.Unlock()
+	}()
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			s.logf("socket mode connection ended: %v", err)
+			return
+		}
+		at := time.Now()
+		var msg struct {
+			EnvelopeID string          `json:"envelope_id"`
+			Payload    json.RawMessage `json:"payload"`
+		}
+		if err := json.Unmarshal(data, &msg); err != nil || msg.EnvelopeID == "" {
+			s.logf("ignoring unexpected frame from client: %s", data)
+			continue
+		}
+		if string(msg.Payload) == "null" {
+			msg.Payload = nil
+		}
+		s.logf("ack for envelope %s: %s", msg.EnvelopeID, msg.Payload)
+		ack := Ack{EnvelopeID: msg.EnvelopeID, Payload: msg.Payload, At: at}
+		s.mu.Lock()
+		s.acks = append(s.acks, ack)
+		if env := s.envelopes[msg.EnvelopeID]; env != nil {
+			select {
+			case <-env.acked: // keep the first ack
+			default:
+				env.ack = ack
+				close(env.acked)
+			}
+		}
+		s.notifyLocked()
+		s.mu.Unlock()
+	}
+}
+
+// pingLoop sends WebSocket pings, without which slack-go reconnects.
+func (s *Server) pingLoop(c *wsConn) {
+	defer s.wg.Done()
+	ticker := time.NewTicker(s.pingInterval)
+	defer ticker.Stop()
+	for {
+		// WriteControl may be called concurrently with the other writes.
+		if err := c.ws.WriteControl(websocket.PingMessage, []byte("ping"), time.Now().Add(time.Second)); err != nil {
+			return
+		}
+		select {
+		case <-ticker.C:
+		case <-c.done:
+			return
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+// newUUID returns a random version 4 UUID, the form of Slack's envelope IDs.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+func or(s, fallback string) string {
+	if s != "" {
+		return s
+	}
+	return fallback
+}

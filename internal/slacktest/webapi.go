@@ -1,0 +1,383 @@
+package slacktest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// fault is an injected failure of one call.
+type fault struct {
+	status     int    // http.StatusOK for a Slack error
+	slackErr   string // the "error" of {"ok":false}
+	retryAfter int    // seconds, for 429
+}
+
+// FailNext makes the next n calls to method answer {"ok":false,"error":slackErr}.
+// method is a Web API method such as "chat.postMessage", or "response_url"
+// for posts to any response URL.
+func (s *Server) FailNext(method, slackErr string, n int) {
+	s.addFaults(method, fault{status: http.StatusOK, slackErr: slackErr}, n)
+}
+
+// RateLimitNext makes the next n calls to method answer HTTP 429 with
+// "Retry-After: retryAfter" (seconds); slack-go returns *slack.RateLimitedError.
+func (s *Server) RateLimitNext(method string, n, retryAfter int) {
+	s.addFaults(method, fault{status: http.StatusTooManyRequests, slackErr: "ratelimited", retryAfter: retryAfter}, n)
+}
+
+// ServerErrorNext makes the next n calls to method answer HTTP 500; slack-go
+// returns slack.StatusCodeError.
+func (s *Server) ServerErrorNext(method string, n int) {
+	s.addFaults(method, fault{status: http.StatusInternalServerError}, n)
+}
+
+func (s *Server) addFaults(method string, f fault, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults[method] = append(s.faults[method], f)
+	}
+}
+
+// popFaultLocked returns the next fault for method, if any. s.mu must be held.
+func (s *Server) popFaultLocked(method string) (fault, bool) {
+	q := s.faults[method]
+	if len(q) == 0 {
+		return fault{}, false
+	}
+	s.faults[method] = q[1:]
+	return q[0], true
+}
+
+func (f fault) write(w http.ResponseWriter) {
+	switch f.status {
+	case http.StatusInternalServerError:
+		http.Error(w, "internal server error", f.status)
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", strconv.Itoa(f.retryAfter))
+		writeJSON(w, f.status, failure(f.slackErr))
+	default:
+		writeJSON(w, f.status, failure(f.slackErr))
+	}
+}
+
+// SetDelay delays every answer to method (as named in FailNext) by d, until
+// set back to 0. The call is recorded when it arrives.
+func (s *Server) SetDelay(method string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delays[method] = d
+}
+
+// delay waits for method's delay; it reports false if r or the Server ended first.
+func (s *Server) delay(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+	case <-s.quit:
+	}
+	return false
+}
+
+type obj = map[string]any
+
+func failure(slackErr string) obj { return obj{"ok": false, "error": slackErr} }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// handleAPI serves POST (or GET) APIURL+method.
+func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
+	method := r.PathValue("method")
+	params, body, token, err := readParams(r)
+	if err != nil {
+		writeJSON(w, http.StatusOK, failure("invalid_arguments"))
+		return
+	}
+	s.mu.Lock()
+	s.calls = append(s.calls, Call{Method: method, Params: params, Body: body, At: time.Now()})
+	f, failed := s.popFaultLocked(method)
+	d := s.delays[method]
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.logf("%s %v %s", method, params, body)
+
+	if !s.delay(r, d) {
+		return
+	}
+	if failed {
+		f.write(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.answer(method, token, params))
+}
+
+// readParams reads a call's parameters from its form, query or JSON body, and
+// its token from the Authorization header or the token parameter.
+func readParams(r *http.Request) (params url.Values, body json.RawMessage, token string, err error) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
+		params = r.URL.Query()
+		raw, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		if strings.TrimSpace(string(raw)) != "" {
+			var fields map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &fields); err != nil {
+				return nil, nil, "", err
+			}
+			for k, v := range fields {
+				var str string
+				if json.Unmarshal(v, &str) == nil {
+					params.Set(k, str)
+				} else {
+					params.Set(k, string(v))
+				}
+			}
+			body = raw
+		}
+	} else {
+		if err := r.ParseForm(); err != nil {
+			return nil, nil, "", err
+		}
+		params = cloneValues(r.Form)
+	}
+	token, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if token == "" {
+		token = params.Get("token")
+	}
+	params.Del("token")
+	return params, body, token, nil
+}
+
+// answer computes the reply to a Web API call.
+func (s *Server) answer(method, token string, p url.Values) obj {
+	want := BotToken
+	if method == "apps.connections.open" {
+		want = AppToken
+	}
+	switch {
+	case token == "":
+		return failure("not_authed")
+	case token != want:
+		return failure("invalid_auth")
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.notifyLocked()
+	switch method {
+	case "auth.test":
+		return obj{"ok": true, "url": "https://orybot-test.slack.com/", "team": "Orybot Test", "user": "orybot",
+			"team_id": TeamID, "user_id": BotUserID, "bot_id": BotID}
+	case "apps.connections.open":
+		ticket := fmt.Sprintf("%d-%s", s.nextLocked(), newUUID())
+		s.tickets[ticket] = true
+		u := "ws" + strings.TrimPrefix(s.base, "http") + "/link?ticket=" + ticket + "&app_id=" + AppID
+		return obj{"ok": true, "url": u}
+	case "chat.postMessage":
+		return s.postMessageLocked(p)
+	case "chat.update":
+		return s.updateLocked(p)
+	case "chat.postEphemeral":
+		return s.postEphemeralLocked(p)
+	case "usergroups.users.list":
+		if s.planUpgrade {
+			return failure("plan_upgrade_required")
+		}
+		users, ok := s.groups[p.Get("usergroup")]
+		if !ok {
+			return failure("no_such_subteam")
+		}
+		return obj{"ok": true, "users": append([]string{}, users...)}
+	case "users.info":
+		u, ok := s.users[p.Get("user")]
+		if !ok {
+			return failure("user_not_found")
+		}
+		return obj{"ok": true, "user": obj{
+			"id": p.Get("user"), "team_id": TeamID, "name": u.name, "real_name": u.name,
+			"profile": obj{"email": u.email, "real_name": u.name, "display_name": u.name},
+		}}
+	case "conversations.info":
+		ch := p.Get("channel")
+		if ch == "" {
+			return failure("channel_not_found")
+		}
+		return obj{"ok": true, "channel": obj{
+			"id": ch, "name": strings.ToLower(ch), "is_channel": true, "is_member": s.isMemberLocked(ch),
+		}}
+	default:
+		return failure("unknown_method")
+	}
+}
+
+// checkPostLocked checks the parameters shared by the chat methods.
+func (s *Server) checkPostLocked(p url.Values) (slackErr string) {
+	switch {
+	case p.Get("channel") == "":
+		return "channel_not_found"
+	case !s.isMemberLocked(p.Get("channel")):
+		return "not_in_channel"
+	case p.Has("blocks") && !json.Valid([]byte(p.Get("blocks"))):
+		return "invalid_blocks"
+	}
+	return ""
+}
+
+func (s *Server) postMessageLocked(p url.Values) obj {
+	if e := s.checkPostLocked(p); e != "" {
+		return failure(e)
+	}
+	if p.Get("text") == "" && p.Get("blocks") == "" && p.Get("attachments") == "" {
+		return failure("no_text")
+	}
+	m := &Message{
+		Channel:  p.Get("channel"),
+		TS:       s.newTSLocked(),
+		ThreadTS: p.Get("thread_ts"),
+		Text:     p.Get("text"),
+		Blocks:   rawJSON(p.Get("blocks")),
+	}
+	m.Versions = []MessageVersion{{Text: m.Text, Blocks: m.Blocks, At: time.Now()}}
+	s.messages = append(s.messages, m)
+	return obj{"ok": true, "channel": m.Channel, "ts": m.TS, "message": messageJSON(m)}
+}
+
+func (s *Server) updateLocked(p url.Values) obj {
+	if e := s.checkPostLocked(p); e != "" {
+		return failure(e)
+	}
+	i := slices.IndexFunc(s.messages, func(m *Message) bool {
+		return m.Channel == p.Get("channel") && m.TS == p.Get("ts")
+	})
+	if i < 0 {
+		return failure("message_not_found")
+	}
+	m := s.messages[i]
+	if p.Has("text") {
+		m.Text = p.Get("text")
+	}
+	if p.Has("blocks") {
+		m.Blocks = rawJSON(p.Get("blocks"))
+	}
+	m.Versions = append(m.Versions, MessageVersion{Text: m.Text, Blocks: m.Blocks, At: time.Now()})
+	return obj{"ok": true, "channel": m.Channel, "ts": m.TS, "text": m.Text, "message": messageJSON(m)}
+}
+
+func (s *Server) postEphemeralLocked(p url.Values) obj {
+	if e := s.checkPostLocked(p); e != "" {
+		return failure(e)
+	}
+	ch, u := p.Get("channel"), p.Get("user")
+	if u == "" {
+		return failure("user_not_found")
+	}
+	if users, set := s.channelUsers[ch]; set && !slices.Contains(users, u) {
+		return failure("user_not_in_channel")
+	}
+	e := Ephemeral{
+		Channel:  ch,
+		User:     u,
+		TS:       s.newTSLocked(),
+		ThreadTS: p.Get("thread_ts"),
+		Text:     p.Get("text"),
+		Blocks:   rawJSON(p.Get("blocks")),
+		At:       time.Now(),
+	}
+	s.ephemerals = append(s.ephemerals, e)
+	return obj{"ok": true, "message_ts": e.TS}
+}
+
+// newTSLocked returns a unique, increasing message timestamp. s.mu must be held.
+func (s *Server) newTSLocked() string {
+	return fmt.Sprintf("%d.000100", 1700000000+s.nextLocked())
+}
+
+// messageJSON renders m the way the Web API returns messages.
+func messageJSON(m *Message) obj {
+	o := obj{"type": "message", "user": BotUserID, "bot_id": BotID, "app_id": AppID, "team": TeamID,
+		"text": m.Text, "ts": m.TS}
+	if m.ThreadTS != "" {
+		o["thread_ts"] = m.ThreadTS
+	}
+	if len(m.Blocks) > 0 {
+		o["blocks"] = m.Blocks
+	}
+	return o
+}
+
+func rawJSON(s string) json.RawMessage {
+	if s == "" {
+		return nil
+	}
+	return json.RawMessage(s)
+}
+
+// handleResponseURL records a POST to a response_url minted by the Server.
+func (s *Server) handleResponseURL(w http.ResponseWriter, r *http.Request) {
+	u := s.base + r.URL.Path
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	var msg struct {
+		Text            string          `json:"text"`
+		Blocks          json.RawMessage `json:"blocks"`
+		ResponseType    string          `json:"response_type"`
+		ReplaceOriginal bool            `json:"replace_original"`
+		DeleteOriginal  bool            `json:"delete_original"`
+	}
+	if r.Method != http.MethodPost || json.Unmarshal(body, &msg) != nil {
+		s.logf("bad post to response URL %s: %s", u, body)
+		http.Error(w, "invalid_payload", http.StatusBadRequest)
+		return
+	}
+	if string(msg.Blocks) == "null" {
+		msg.Blocks = nil
+	}
+	s.mu.Lock()
+	known := s.responseURLs[u]
+	if known {
+		s.responsePosts = append(s.responsePosts, ResponsePost{
+			URL: u, Text: msg.Text, Blocks: msg.Blocks, ResponseType: msg.ResponseType,
+			ReplaceOriginal: msg.ReplaceOriginal, DeleteOriginal: msg.DeleteOriginal,
+			Body: body, At: time.Now(),
+		})
+	}
+	f, failed := s.popFaultLocked("response_url")
+	d := s.delays["response_url"]
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.logf("response URL %s: %s", u, body)
+
+	if !known {
+		http.Error(w, "no_such_response_url", http.StatusNotFound)
+		return
+	}
+	if !s.delay(r, d) {
+		return
+	}
+	if failed {
+		f.write(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, obj{"ok": true})
+}
