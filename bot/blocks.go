@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -53,7 +54,7 @@ func cardBlocks(r *store.Request, now time.Time) []slack.Block {
 	}
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(plain(title)),
-		slack.NewSectionBlock(mrkdwn(verbSummary(r.Verb)), nil, nil),
+		slack.NewSectionBlock(mrkdwn(cmp.Or(r.Display["effect"], verbSummary(r.Verb))), nil, nil),
 		slack.NewSectionBlock(nil, fields, nil),
 	}
 	if r.Status == store.StatusPending {
@@ -71,11 +72,14 @@ func cardBlocks(r *store.Request, now time.Time) []slack.Block {
 func outcome(r *store.Request) string {
 	switch r.Status {
 	case store.StatusApproved:
+		if r.Result != "" { // a retry notice while Ory is slow or rate-limiting
+			return fmt.Sprintf(":hourglass_flowing_sand: Approved by <@%s>; %s", r.Approver, r.Result)
+		}
 		return fmt.Sprintf(":hourglass_flowing_sand: Approved by <@%s>; running…", r.Approver)
 	case store.StatusDone:
-		return fmt.Sprintf(":white_check_mark: *Done*: %s. Approved by <@%s>.", r.Result, r.Approver)
+		return fmt.Sprintf(":white_check_mark: *Done*, approved by <@%s>:\n%s", r.Approver, r.Result)
 	case store.StatusFailed:
-		return fmt.Sprintf(":x: *Failed*: %s Approved by <@%s>.", strings.TrimSpace(r.Result), r.Approver)
+		return fmt.Sprintf(":x: *Failed*, approved by <@%s>:\n%s", r.Approver, r.Result)
 	case store.StatusDenied:
 		return fmt.Sprintf(":no_entry_sign: *Denied* by <@%s>. Nothing was changed.", r.Approver)
 	case store.StatusExpired:

@@ -47,7 +47,7 @@ func testRequest(status store.Status) *store.Request {
 		ID:         "abcd2345ef",
 		Verb:       "deactivate",
 		IdentityID: "8f3c2a1e-5b6d-4c7e-9f00-1a2b3c4d5e6f",
-		Display:    map[string]string{"email": "a***@example.com", "state": "active"},
+		Display:    map[string]string{"email": "a***@example.com", "state": "active", "effect": "Set the state to *inactive*, so the identity cannot log in."},
 		Requester:  "UREQ",
 		Reason:     "phished on 2026-11-20",
 		ChannelID:  "CSEC",

@@ -20,11 +20,22 @@ import (
 	"github.com/orybot/orybot/store"
 )
 
-// Identities is what the bot needs from Ory.
-type Identities interface {
+// Ory is what the bot needs from the Ory admin API: finding identities and
+// sessions, and the calls that approved requests make. It is wider than the
+// usual few methods because it is the whole of the bot's Ory surface, which
+// a fake in tests implements in one place.
+type Ory interface {
 	Identity(ctx context.Context, id string) (ory.Identity, error)
 	IdentityByEmail(ctx context.Context, email string) (ory.Identity, error)
+	Sessions(ctx context.Context, identityID string, activeOnly bool) ([]ory.Session, error)
+	Session(ctx context.Context, sessionID string) (ory.Session, error)
+
 	SetState(ctx context.Context, id, state string) (ory.Identity, error)
+	RevokeSession(ctx context.Context, sessionID string) error
+	RevokeSessions(ctx context.Context, identityID string) (int, error)
+	RecoveryLink(ctx context.Context, identityID string, expiresIn time.Duration) (link string, expiresAt time.Time, err error)
+	RecoveryCode(ctx context.Context, identityID string, expiresIn time.Duration) (link, code string, expiresAt time.Time, err error)
+	DeleteCredential(ctx context.Context, identityID, credType, identifier string) error
 }
 
 // Requests is what the bot needs from the request store. Every state change
@@ -45,6 +56,9 @@ type Config struct {
 	AuditChannel string
 	Approvers    []string // user ids (U…, W…) and user-group ids (S…)
 	RequestTTL   time.Duration
+	// RecoveryTTL is how long recovery links and codes are valid. Zero
+	// means one hour.
+	RecoveryTTL time.Duration
 	// WorkTimeout bounds the work done for one envelope after it is acked.
 	// Zero means two minutes.
 	WorkTimeout time.Duration
@@ -59,7 +73,7 @@ type Config struct {
 type Bot struct {
 	log       *slog.Logger
 	api       *slack.Client
-	ory       Identities
+	ory       Ory
 	requests  Requests
 	cfg       Config
 	approvers *approvers
@@ -69,9 +83,12 @@ type Bot struct {
 
 // New returns a Bot that talks to Slack through api, to Ory through ids and
 // keeps requests in reqs.
-func New(logger *slog.Logger, api *slack.Client, ids Identities, reqs Requests, cfg Config) *Bot {
+func New(logger *slog.Logger, api *slack.Client, ids Ory, reqs Requests, cfg Config) *Bot {
 	if cfg.WorkTimeout == 0 {
 		cfg.WorkTimeout = 2 * time.Minute
+	}
+	if cfg.RecoveryTTL == 0 {
+		cfg.RecoveryTTL = time.Hour
 	}
 	if cfg.GroupCacheTTL == 0 {
 		cfg.GroupCacheTTL = 5 * time.Minute

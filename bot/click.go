@@ -87,11 +87,11 @@ func (b *Bot) decide(ctx context.Context, cb slack.InteractionCallback, requestI
 		return
 	}
 	log.Info("request approved; calling ory")
-	result, execErr := b.execute(ctx, decided)
+	b.updateCard(ctx, decided, log)
+	result, execErr := b.runSteps(withRetryNotice(ctx, decided), b.steps(decided), log)
 	event, status := audit.Done, store.StatusDone
 	if execErr != nil {
 		event, status = audit.Failed, store.StatusFailed
-		result = b.describe(execErr, "execute "+decided.Verb, log)
 	}
 	if err := b.requests.Finish(ctx, decided.ID, status, result, b.cfg.Now()); err != nil {
 		log.Error("record outcome", "err", err)
@@ -113,16 +113,22 @@ func (b *Bot) expire(ctx context.Context, req *store.Request, log *slog.Logger) 
 	b.finish(ctx, expired, audit.Expired, "expired without a decision", log)
 }
 
+// updateCard renders the request's card again, in place.
+func (b *Bot) updateCard(ctx context.Context, req *store.Request, log *slog.Logger) {
+	if req.MessageTS == "" {
+		return
+	}
+	_, _, _, err := b.api.UpdateMessageContext(ctx, req.ChannelID, req.MessageTS,
+		slack.MsgOptionText(cardText(req), false), slack.MsgOptionBlocks(cardBlocks(req, b.cfg.Now())...))
+	if err != nil {
+		log.Error("update approval card", "err", err)
+	}
+}
+
 // finish updates the card in place, without buttons, and posts the audit
 // record.
 func (b *Bot) finish(ctx context.Context, req *store.Request, event audit.Event, result string, log *slog.Logger) {
-	if req.MessageTS != "" {
-		_, _, _, err := b.api.UpdateMessageContext(ctx, req.ChannelID, req.MessageTS,
-			slack.MsgOptionText(cardText(req), false), slack.MsgOptionBlocks(cardBlocks(req, b.cfg.Now())...))
-		if err != nil {
-			log.Error("update approval card", "err", err)
-		}
-	}
+	b.updateCard(ctx, req, log)
 	rec := audit.Record{
 		Time:       b.cfg.Now(),
 		RequestID:  req.ID,

@@ -25,6 +25,9 @@ func (b *Bot) command(sc slack.SlashCommand) (ack any, work func(context.Context
 	if cmd.Verb == commands.Help {
 		return ephemeral(helpText()), nil
 	}
+	if spec, _ := commands.Lookup(cmd.Verb); !spec.Changing {
+		return nil, func(ctx context.Context) { b.lookup(ctx, sc, cmd) }
+	}
 	return nil, func(ctx context.Context) { b.request(ctx, sc, cmd) }
 }
 
@@ -37,18 +40,20 @@ func ephemeral(text string) map[string]any {
 func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd commands.Command) {
 	log := b.log.With("cmd", string(cmd.Verb), "requester", sc.UserID)
 
-	id, err := b.resolve(ctx, cmd)
+	p, err := b.check(ctx, cmd)
 	if err != nil {
-		b.reply(ctx, sc.ResponseURL, b.describe(err, "resolve identity", log))
+		b.reply(ctx, sc.ResponseURL, b.describe(err, "check request", log)+" Nothing was requested.")
 		return
 	}
+	id := p.identity
 	now := b.cfg.Now()
 	req := &store.Request{
 		ID:         store.NewID(),
 		TriggerID:  sc.TriggerID,
 		Verb:       string(cmd.Verb),
 		IdentityID: id.ID,
-		Display:    map[string]string{"email": maskEmail(id.Email), "state": id.State},
+		Args:       p.args,
+		Display:    map[string]string{"email": maskEmail(id.Email), "state": id.State, "effect": p.effect},
 		Requester:  sc.UserID,
 		Reason:     cmd.Reason,
 		ChannelID:  sc.ChannelID,

@@ -43,6 +43,14 @@ func userWords(err error) (string, bool) {
 	if errors.As(err, &pe) {
 		return parseWords(pe), true
 	}
+	var rf *refusal
+	if errors.As(err, &rf) {
+		return rf.msg, true
+	}
+	var de *deliveryError
+	if errors.As(err, &de) {
+		return "The recovery secret was created, but Slack would not deliver it to the requester, so it was discarded unseen and will simply expire (" + slackErrorName(de.err) + "). Run the request again.", true
+	}
 	var te *targetError
 	if errors.As(err, &te) {
 		if te.byEmail {
@@ -110,6 +118,10 @@ func parseWords(pe *commands.ParseError) string {
 		return "Say which identity: give its id or email." + usage
 	case errors.Is(pe.Err, commands.ErrBadTarget):
 		return fmt.Sprintf("`%s` is neither an identity id (a UUID such as `8f3c2a1e-5b6d-4c7e-9f00-1a2b3c4d5e6f`) nor an email address.", pe.Value) + usage
+	case errors.Is(pe.Err, commands.ErrBadSessionID):
+		return fmt.Sprintf("`%s` is not a session id: session ids are UUIDs. `/ory sessions <identity>` lists them.", pe.Value) + usage
+	case errors.Is(pe.Err, commands.ErrMissingArgs):
+		return "Some arguments are missing." + usage
 	case errors.Is(pe.Err, commands.ErrExtraArgs):
 		return fmt.Sprintf("I didn't expect `%s` there. Put the reason after ` -- `.", pe.Value) + usage
 	case errors.Is(pe.Err, commands.ErrReasonRequired):
@@ -118,6 +130,14 @@ func parseWords(pe *commands.ParseError) string {
 		return fmt.Sprintf("The reason is too long: keep it under %d characters.", commands.MaxReasonLen)
 	}
 	return "I couldn't read that command." + usage
+}
+
+func slackErrorName(err error) string {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	return "network error"
 }
 
 func newRef() string {

@@ -16,8 +16,28 @@ type Verb string
 
 // The verbs. Changing verbs need a reason and a second person's approval.
 const (
-	Help       Verb = "help"
-	Deactivate Verb = "deactivate"
+	Help             Verb = "help"
+	Show             Verb = "show"
+	Sessions         Verb = "sessions"
+	Deactivate       Verb = "deactivate"
+	Activate         Verb = "activate"
+	Lockout          Verb = "lockout"
+	RevokeSession    Verb = "revoke-session"
+	RevokeSessions   Verb = "revoke-sessions"
+	Recovery         Verb = "recovery"
+	RecoveryCode     Verb = "recovery-code"
+	DeleteCredential Verb = "delete-credential"
+	Reset2FA         Verb = "reset-2fa"
+)
+
+// Target says what the first argument of a verb names.
+type Target int
+
+// Targets.
+const (
+	NoArg    Target = iota // the verb takes no target
+	Identity               // an identity id or email
+	Session                // a session id
 )
 
 // Spec describes one verb: how it is written and what it does.
@@ -27,14 +47,48 @@ type Spec struct {
 	Summary  string // one line for /ory help
 	Example  string // a complete example after "/ory "
 	Changing bool   // needs "-- reason" and an approval
-	Target   bool   // takes an identity id or email as first argument
+	Target   Target // what the first argument names
+	MinArgs  int    // arguments after the target
+	MaxArgs  int
 }
 
 // Specs lists every verb in the order /ory help shows them.
 func Specs() []Spec {
+	const who = "<identity-id or email>"
 	return []Spec{
-		{Verb: Deactivate, Usage: "<identity-id or email> -- <reason>", Summary: "Lock an identity out of Ory (state inactive), after a second person approves.",
-			Example: "deactivate alice@example.com -- phished on 2026-11-20", Changing: true, Target: true},
+		{Verb: Show, Usage: who, Target: Identity,
+			Summary: "Show an identity: state, schema, credential types, active sessions. Only you see it.",
+			Example: "show alice@example.com"},
+		{Verb: Sessions, Usage: who, Target: Identity,
+			Summary: "List an identity's active sessions. Only you see it.",
+			Example: "sessions alice@example.com"},
+		{Verb: Deactivate, Usage: who + " -- <reason>", Target: Identity, Changing: true,
+			Summary: "Set the identity's state to inactive, so it cannot log in (its sessions stay; see lockout).",
+			Example: "deactivate alice@example.com -- phished on 2026-11-20"},
+		{Verb: Activate, Usage: who + " -- <reason>", Target: Identity, Changing: true,
+			Summary: "Set the identity's state back to active.",
+			Example: "activate alice@example.com -- laptop recovered, ticket SEC-42"},
+		{Verb: Lockout, Usage: who + " -- <reason>", Target: Identity, Changing: true,
+			Summary: "Deactivate the identity, then revoke all its sessions, in one approval.",
+			Example: "lockout alice@example.com -- account takeover"},
+		{Verb: RevokeSession, Usage: "<session-id> -- <reason>", Target: Session, Changing: true,
+			Summary: "Revoke one session.",
+			Example: "revoke-session 5f1c0d9e-2b7a-4c3d-8e9f-0a1b2c3d4e5f -- unknown device"},
+		{Verb: RevokeSessions, Usage: who + " -- <reason>", Target: Identity, Changing: true,
+			Summary: "Revoke every session of the identity.",
+			Example: "revoke-sessions alice@example.com -- password leaked"},
+		{Verb: Recovery, Usage: who + " -- <reason>", Target: Identity, Changing: true,
+			Summary: "Create a recovery link; only you receive it, ephemerally.",
+			Example: "recovery alice@example.com -- locked out, verified by video call"},
+		{Verb: RecoveryCode, Usage: who + " -- <reason>", Target: Identity, Changing: true,
+			Summary: "Create a recovery code and its link; only you receive them, ephemerally.",
+			Example: "recovery-code alice@example.com -- locked out, verified by video call"},
+		{Verb: DeleteCredential, Usage: who + " <type> [identifier] -- <reason>", Target: Identity, Changing: true, MinArgs: 1, MaxArgs: 2,
+			Summary: "Remove one credential (totp, webauthn, lookup_secret, oidc, saml…); oidc and saml need the identifier.",
+			Example: "delete-credential alice@example.com totp -- lost phone"},
+		{Verb: Reset2FA, Usage: who + " -- <reason>", Target: Identity, Changing: true,
+			Summary: "Remove every second factor (totp, lookup_secret, webauthn) the identity has.",
+			Example: "reset-2fa alice@example.com -- lost phone and backup codes"},
 		{Verb: Help, Summary: "Show this list.", Example: "help"},
 	}
 }
@@ -52,8 +106,9 @@ const (
 // Command is a parsed slash command.
 type Command struct {
 	Verb       Verb
-	Target     string // the identity id (lower case) or email, as typed
+	Target     string // the id (lower case) or email, as typed
 	TargetKind TargetKind
+	Args       []string // arguments after the target, such as a credential type
 	Reason     string
 }
 
@@ -63,6 +118,8 @@ var (
 	ErrUnknownVerb    = errors.New("unknown command")
 	ErrMissingTarget  = errors.New("missing identity")
 	ErrBadTarget      = errors.New("not an identity id or email")
+	ErrBadSessionID   = errors.New("not a session id")
+	ErrMissingArgs    = errors.New("missing arguments")
 	ErrExtraArgs      = errors.New("unexpected arguments")
 	ErrReasonRequired = errors.New("reason required")
 	ErrReasonTooLong  = errors.New("reason too long")
@@ -122,12 +179,15 @@ func Parse(text string) (Command, error) {
 	}
 	cmd := Command{Verb: verb, Reason: reason}
 	args := words[1:]
-	if spec.Target {
+	if spec.Target != NoArg {
 		if len(args) == 0 {
 			return Command{}, &ParseError{Err: ErrMissingTarget, Verb: verb}
 		}
 		cmd.Target = unwrapMailto(args[0])
 		cmd.TargetKind = targetKind(cmd.Target)
+		if spec.Target == Session && cmd.TargetKind != ByID {
+			return Command{}, &ParseError{Err: ErrBadSessionID, Verb: verb, Value: args[0]}
+		}
 		if cmd.TargetKind == NoTarget {
 			return Command{}, &ParseError{Err: ErrBadTarget, Verb: verb, Value: args[0]}
 		}
@@ -136,8 +196,14 @@ func Parse(text string) (Command, error) {
 		}
 		args = args[1:]
 	}
+	if len(args) < spec.MinArgs {
+		return Command{}, &ParseError{Err: ErrMissingArgs, Verb: verb}
+	}
+	if len(args) > spec.MaxArgs {
+		return Command{}, &ParseError{Err: ErrExtraArgs, Verb: verb, Value: strings.Join(args[spec.MaxArgs:], " ")}
+	}
 	if len(args) > 0 {
-		return Command{}, &ParseError{Err: ErrExtraArgs, Verb: verb, Value: strings.Join(args, " ")}
+		cmd.Args = args
 	}
 	if spec.Changing && (!hasReason || reason == "") {
 		return Command{}, &ParseError{Err: ErrReasonRequired, Verb: verb}

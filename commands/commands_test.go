@@ -29,6 +29,23 @@ func TestParse(t *testing.T) {
 			text: "deactivate " + testUUID + " -- phished",
 			want: Command{Verb: Deactivate, Target: testUUID, TargetKind: ByID, Reason: "phished"},
 		},
+		{name: "show needs no reason", text: "show " + testEmail, want: Command{Verb: Show, Target: testEmail, TargetKind: ByEmail}},
+		{name: "sessions by id", text: "sessions " + testUUID, want: Command{Verb: Sessions, Target: testUUID, TargetKind: ByID}},
+		{
+			name: "revoke-session takes a session id",
+			text: "revoke-session " + testUUID + " -- stolen",
+			want: Command{Verb: RevokeSession, Target: testUUID, TargetKind: ByID, Reason: "stolen"},
+		},
+		{
+			name: "delete-credential with a type",
+			text: "delete-credential " + testEmail + " totp -- lost phone",
+			want: Command{Verb: DeleteCredential, Target: testEmail, TargetKind: ByEmail, Args: []string{"totp"}, Reason: "lost phone"},
+		},
+		{
+			name: "delete-credential with an identifier",
+			text: "delete-credential " + testEmail + " oidc google:1234 -- unlink",
+			want: Command{Verb: DeleteCredential, Target: testEmail, TargetKind: ByEmail, Args: []string{"oidc", "google:1234"}, Reason: "unlink"},
+		},
 		{
 			name: "upper-case id is lowered",
 			text: "deactivate " + strings.ToUpper(testUUID) + " -- phished",
@@ -122,6 +139,11 @@ func TestParseErrors(t *testing.T) {
 		{name: "help takes no args", text: "help deactivate", want: ParseError{Err: ErrExtraArgs, Verb: Help, Value: "deactivate"}},
 		{name: "reason glued to separator", text: "deactivate " + testEmail + " --phished", want: ParseError{Err: ErrExtraArgs, Verb: Deactivate, Value: "--phished"}},
 		{name: "no reason", text: "deactivate " + testEmail, want: ParseError{Err: ErrReasonRequired, Verb: Deactivate}},
+		{name: "session verb needs a session id", text: "revoke-session " + testEmail + " -- x", want: ParseError{Err: ErrBadSessionID, Verb: RevokeSession, Value: testEmail}},
+		{name: "delete-credential needs a type", text: "delete-credential " + testEmail + " -- x", want: ParseError{Err: ErrMissingArgs, Verb: DeleteCredential}},
+		{name: "delete-credential takes at most two", text: "delete-credential " + testEmail + " oidc google extra -- x", want: ParseError{Err: ErrExtraArgs, Verb: DeleteCredential, Value: "extra"}},
+		{name: "read-only verbs take no extra args", text: "show " + testEmail + " now", want: ParseError{Err: ErrExtraArgs, Verb: Show, Value: "now"}},
+		{name: "every changing verb needs a reason", text: "lockout " + testEmail, want: ParseError{Err: ErrReasonRequired, Verb: Lockout}},
 		{name: "empty reason", text: "deactivate " + testEmail + " --", want: ParseError{Err: ErrReasonRequired, Verb: Deactivate}},
 		{name: "blank reason", text: "deactivate " + testEmail + " --  \t ", want: ParseError{Err: ErrReasonRequired, Verb: Deactivate}},
 		{name: "empty reason after em dash", text: "deactivate " + testEmail + " —", want: ParseError{Err: ErrReasonRequired, Verb: Deactivate}},
@@ -271,7 +293,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("Parse(%q) ByEmail target %q is not an address", text, cmd.Target)
 			}
 		case NoTarget:
-			if spec.Target || cmd.Target != "" {
+			if spec.Target != NoArg || cmd.Target != "" {
 				t.Fatalf("Parse(%q) = %+v: target kind does not match the spec", text, cmd)
 			}
 		}

@@ -27,6 +27,7 @@ type Config struct {
 	Approvers    []string
 	DatabaseURL  string
 	RequestTTL   time.Duration
+	RecoveryTTL  time.Duration
 	LogLevel     string
 }
 
@@ -45,6 +46,7 @@ type env struct {
 	Approvers     string `envconfig:"ORYBOT_APPROVERS"`
 	DatabaseURL   string `envconfig:"ORYBOT_DATABASE_URL"`
 	RequestTTL    string `envconfig:"ORYBOT_REQUEST_TTL"`
+	RecoveryTTL   string `envconfig:"ORYBOT_RECOVERY_TTL"`
 	LogLevel      string `envconfig:"ORYBOT_LOG_LEVEL"`
 }
 
@@ -52,6 +54,7 @@ type env struct {
 const (
 	DefaultDatabaseURL = "orybot.db"
 	DefaultRequestTTL  = time.Hour
+	DefaultRecoveryTTL = time.Hour
 	DefaultLogLevel    = "info"
 )
 
@@ -75,6 +78,7 @@ func Load() (Config, error) {
 		AuditChannel:  strings.TrimSpace(e.AuditChannel),
 		DatabaseURL:   cmp.Or(strings.TrimSpace(e.DatabaseURL), DefaultDatabaseURL),
 		RequestTTL:    DefaultRequestTTL,
+		RecoveryTTL:   DefaultRecoveryTTL,
 		LogLevel:      strings.ToLower(cmp.Or(strings.TrimSpace(e.LogLevel), DefaultLogLevel)),
 	}
 	for _, a := range strings.Split(e.Approvers, ",") {
@@ -82,13 +86,17 @@ func Load() (Config, error) {
 			c.Approvers = append(c.Approvers, a)
 		}
 	}
-	if s := strings.TrimSpace(e.RequestTTL); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			bad("ORYBOT_REQUEST_TTL")
+	duration := func(key, raw string, into *time.Duration) {
+		if s := strings.TrimSpace(raw); s != "" {
+			d, err := time.ParseDuration(s)
+			if err != nil || d <= 0 {
+				bad(key)
+			}
+			*into = d
 		}
-		c.RequestTTL = d
 	}
+	duration("ORYBOT_REQUEST_TTL", e.RequestTTL, &c.RequestTTL)
+	duration("ORYBOT_RECOVERY_TTL", e.RecoveryTTL, &c.RecoveryTTL)
 	errs = append(errs, c.validate()...)
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
@@ -120,7 +128,7 @@ func expects(key string) string {
 		return "required: comma-separated Slack user ids (U…, W…) and user-group ids (S…)"
 	case "ORYBOT_DATABASE_URL":
 		return "a SQLite file path such as orybot.db"
-	case "ORYBOT_REQUEST_TTL":
+	case "ORYBOT_REQUEST_TTL", "ORYBOT_RECOVERY_TTL":
 		return "a positive Go duration such as 30m or 1h"
 	case "ORYBOT_LOG_LEVEL":
 		return "one of debug, info, warn, error"

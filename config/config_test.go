@@ -26,6 +26,7 @@ var keys = []string{
 	"ORYBOT_DATABASE_URL",
 	"ORYBOT_REQUEST_TTL",
 	"ORYBOT_LOG_LEVEL",
+	"ORYBOT_RECOVERY_TTL",
 }
 
 // Distinctive secret values, so that a leak into an error is easy to spot.
@@ -124,6 +125,7 @@ func TestLoad(t *testing.T) {
 				Approvers:     []string{"U0123ABC", "S0456DEF"},
 				DatabaseURL:   "orybot.db",
 				RequestTTL:    time.Hour,
+				RecoveryTTL:   time.Hour,
 				LogLevel:      "info",
 			},
 		},
@@ -139,6 +141,7 @@ func TestLoad(t *testing.T) {
 				"ORYBOT_APPROVERS":     "W0123ABC",
 				"ORYBOT_DATABASE_URL":  "/var/lib/orybot/orybot.db",
 				"ORYBOT_REQUEST_TTL":   "30m",
+				"ORYBOT_RECOVERY_TTL":  "15m",
 				"ORYBOT_LOG_LEVEL":     "DEBUG",
 			},
 			want: Config{
@@ -151,6 +154,7 @@ func TestLoad(t *testing.T) {
 				Approvers:     []string{"W0123ABC"},
 				DatabaseURL:   "/var/lib/orybot/orybot.db",
 				RequestTTL:    30 * time.Minute,
+				RecoveryTTL:   15 * time.Minute,
 				LogLevel:      "debug",
 			},
 		},
@@ -167,6 +171,7 @@ func TestLoad(t *testing.T) {
 				Approvers:     []string{"U0123ABC", "S0456DEF"},
 				DatabaseURL:   "orybot.db",
 				RequestTTL:    time.Hour,
+				RecoveryTTL:   time.Hour,
 				LogLevel:      "info",
 			},
 		},
@@ -181,6 +186,7 @@ func TestLoad(t *testing.T) {
 				Approvers:     []string{"U0123ABC", "S0456DEF"},
 				DatabaseURL:   "orybot.db",
 				RequestTTL:    time.Hour,
+				RecoveryTTL:   time.Hour,
 				LogLevel:      "info",
 			},
 		},
@@ -196,6 +202,7 @@ func TestLoad(t *testing.T) {
 				Approvers:     []string{"U0123ABC", "S0456DEF"},
 				DatabaseURL:   "orybot.db",
 				RequestTTL:    time.Hour,
+				RecoveryTTL:   time.Hour,
 				LogLevel:      "info",
 			},
 		},
@@ -245,6 +252,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "one bad approver", env: with(map[string]string{"ORYBOT_APPROVERS": "U0123ABC, <@U0456DEF>"}), want: []string{"ORYBOT_APPROVERS"}},
 		{name: "ttl not a duration", env: with(map[string]string{"ORYBOT_REQUEST_TTL": "abc"}), want: []string{"ORYBOT_REQUEST_TTL"}},
 		{name: "ttl negative", env: with(map[string]string{"ORYBOT_REQUEST_TTL": "-5m"}), want: []string{"ORYBOT_REQUEST_TTL"}},
+		{name: "recovery ttl malformed", env: with(map[string]string{"ORYBOT_RECOVERY_TTL": "soon"}), want: []string{"ORYBOT_RECOVERY_TTL"}},
 		{name: "ttl zero", env: with(map[string]string{"ORYBOT_REQUEST_TTL": "0s"}), want: []string{"ORYBOT_REQUEST_TTL"}},
 		{name: "log level", env: with(map[string]string{"ORYBOT_LOG_LEVEL": "loud"}), want: []string{"ORYBOT_LOG_LEVEL"}},
 

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -52,7 +53,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer st.Close()
 
-	oc, err := ory.New(ory.Config{AdminURL: cfg.OryAdminURL, APIKey: cfg.OryAPIKey, Logger: logger})
+	// The bot shows Ory retries on the request's card; it is created after
+	// the client it uses, hence the indirection.
+	var b *bot.Bot
+	oc, err := ory.New(ory.Config{
+		AdminURL: cfg.OryAdminURL,
+		APIKey:   cfg.OryAPIKey,
+		Logger:   logger,
+		OnRetry: func(ctx context.Context, op string, attempt int, wait time.Duration, err error) {
+			if b != nil {
+				b.OnOryRetry(ctx, op, attempt, wait, err)
+			}
+		},
+	})
 	if err != nil {
 		return fmt.Errorf("ORY_ADMIN_URL: %w", err)
 	}
@@ -71,10 +84,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger.Info("starting", "bot_user", auth.UserID, "team", auth.TeamID)
 
-	b := bot.New(logger, api, oc, st, bot.Config{
+	b = bot.New(logger, api, oc, st, bot.Config{
 		AuditChannel: cfg.AuditChannel,
 		Approvers:    cfg.Approvers,
 		RequestTTL:   cfg.RequestTTL,
+		RecoveryTTL:  cfg.RecoveryTTL,
 	})
 	err = b.Run(ctx)
 	logger.Info("stopped")

@@ -1,0 +1,57 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/orybot/orybot/commands"
+)
+
+// maxSessionsShown keeps a sessions answer well inside Slack's message size.
+const maxSessionsShown = 20
+
+// lookup answers the read-only verbs, show and sessions, to the requester
+// alone. They change nothing, so they need no approval.
+func (b *Bot) lookup(ctx context.Context, sc slack.SlashCommand, cmd commands.Command) {
+	log := b.log.With("cmd", string(cmd.Verb), "requester", sc.UserID)
+	id, err := b.resolve(ctx, cmd)
+	if err != nil {
+		b.reply(ctx, sc.ResponseURL, b.describe(err, "resolve identity", log))
+		return
+	}
+	sessions, err := b.ory.Sessions(ctx, id.ID, true)
+	if err != nil {
+		b.reply(ctx, sc.ResponseURL, b.describe(err, "list sessions", log))
+		return
+	}
+	log.Info("looked up identity", "identity_id", id.ID)
+	var sb strings.Builder
+	if cmd.Verb == commands.Show {
+		fmt.Fprintf(&sb, "*Identity* `%s`\n", id.ID)
+		fmt.Fprintf(&sb, "• Email: %s\n", orDash(maskEmail(id.Email)))
+		fmt.Fprintf(&sb, "• State: %s\n", id.State)
+		fmt.Fprintf(&sb, "• Schema: %s\n", orDash(id.SchemaID))
+		fmt.Fprintf(&sb, "• Created: %s\n", slackDate(id.CreatedAt))
+		fmt.Fprintf(&sb, "• Credentials: %s\n", codeList(id.CredentialTypes))
+		fmt.Fprintf(&sb, "• Active sessions: %d", len(sessions))
+		b.reply(ctx, sc.ResponseURL, sb.String())
+		return
+	}
+	if len(sessions) == 0 {
+		b.reply(ctx, sc.ResponseURL, fmt.Sprintf("Identity `%s` has no active sessions.", id.ID))
+		return
+	}
+	fmt.Fprintf(&sb, "*Active sessions of* `%s` (%d):\n", id.ID, len(sessions))
+	for i, s := range sessions {
+		if i == maxSessionsShown {
+			fmt.Fprintf(&sb, "…and %d more.", len(sessions)-i)
+			break
+		}
+		fmt.Fprintf(&sb, "• `%s` · authenticated %s · expires %s · %s · %s\n",
+			s.ID, slackDate(s.AuthenticatedAt), slackDate(s.ExpiresAt), orDash(s.AAL), shortUA(s.UserAgent))
+	}
+	b.reply(ctx, sc.ResponseURL, strings.TrimSpace(sb.String()))
+}
