@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -230,9 +231,11 @@ func (b *Bot) runSteps(ctx context.Context, steps []step, log *slog.Logger) (str
 // the audit record and the logs get only its expiry and a fingerprint that
 // lets the team match a link a user shows them.
 func (b *Bot) recover(ctx context.Context, req *store.Request) (string, error) {
-	var link, code, secret string
-	var err error
-	expires := b.cfg.Now().Add(b.cfg.RecoveryTTL)
+	var (
+		link, code, secret string
+		expires            time.Time
+		err                error
+	)
 	if req.Verb == string(commands.RecoveryCode) {
 		link, code, expires, err = b.ory.RecoveryCode(ctx, req.IdentityID, b.cfg.RecoveryTTL)
 		secret = code
