@@ -274,7 +274,9 @@ func Fingerprint(secret string) string {
 // and simply expires.
 type deliveryError struct{ err error }
 
-func (e *deliveryError) Error() string { return "deliver recovery secret to requester: " + e.err.Error() }
+func (e *deliveryError) Error() string {
+	return "deliver recovery secret to requester: " + e.err.Error()
+}
 func (e *deliveryError) Unwrap() error { return e.err }
 
 // refusal is a request the bot will not make, with the words that say why.
