@@ -1,0 +1,233 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/orybot/orybot/internal/slacktest"
+	"github.com/orybot/orybot/ory"
+	"github.com/orybot/orybot/store"
+)
+
+// fakeOry is a hand-written Ory for the cases a real Kratos cannot produce
+// on demand, such as an email that matches two identities. Methods the
+// tests do not set answer errUnset.
+type fakeOry struct {
+	identity func(id string) (ory.Identity, error)
+	byEmail  func(email string) (ory.Identity, error)
+	calls    chan string
+}
+
+var _ Ory = (*fakeOry)(nil)
+
+var errUnset = fmt.Errorf("fakeOry: not set")
+
+func (f *fakeOry) record(call string) {
+	if f.calls != nil {
+		f.calls <- call
+	}
+}
+
+func (f *fakeOry) Identity(_ context.Context, id string) (ory.Identity, error) {
+	f.record("Identity")
+	if f.identity == nil {
+		return ory.Identity{}, errUnset
+	}
+	return f.identity(id)
+}
+
+func (f *fakeOry) IdentityByEmail(_ context.Context, email string) (ory.Identity, error) {
+	f.record("IdentityByEmail")
+	if f.byEmail == nil {
+		return ory.Identity{}, errUnset
+	}
+	return f.byEmail(email)
+}
+
+func (f *fakeOry) Sessions(context.Context, string, bool) ([]ory.Session, error) {
+	return nil, errUnset
+}
+func (f *fakeOry) Session(context.Context, string) (ory.Session, error) {
+	return ory.Session{}, errUnset
+}
+func (f *fakeOry) SetState(context.Context, string, string) (ory.Identity, error) {
+	return ory.Identity{}, errUnset
+}
+func (f *fakeOry) RevokeSession(context.Context, string) error          { return errUnset }
+func (f *fakeOry) RevokeSessions(context.Context, string) (int, error) { return 0, errUnset }
+func (f *fakeOry) RecoveryLink(context.Context, string, time.Duration) (string, time.Time, error) {
+	return "", time.Time{}, errUnset
+}
+func (f *fakeOry) RecoveryCode(context.Context, string, time.Duration) (string, string, time.Time, error) {
+	return "", "", time.Time{}, errUnset
+}
+func (f *fakeOry) DeleteCredential(context.Context, string, string, string) error { return errUnset }
+
+// testLogger sends the bot's logs to t.Log.
+func testLogger(t testing.TB) *slog.Logger {
+	if _, ok := t.(*testing.B); ok {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// startBot runs a Bot against a fake Slack, a real SQLite store and o.
+func startBot(t testing.TB, o Ory) *slacktest.Server {
+	t.Helper()
+	fs := slacktest.New(t)
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "orybot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	api := slack.New(slacktest.BotToken, slack.OptionAPIURL(fs.APIURL()), slack.OptionAppLevelToken(slacktest.AppToken))
+	b := New(testLogger(t), api, o, st, Config{AuditChannel: "CAUDIT", Approvers: []string{"UAPP"}, RequestTTL: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := fs.WaitConnected(wctx); err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+func TestRefusalsBeforeTheCard(t *testing.T) {
+	const id = "8f3c2a1e-5b6d-4c7e-9f00-1a2b3c4d5e6f"
+	tests := []struct {
+		name string
+		text string
+		ory  *fakeOry
+		want string
+	}{
+		{
+			name: "email matches several identities",
+			text: "deactivate twin@example.com -- test",
+			ory: &fakeOry{byEmail: func(string) (ory.Identity, error) {
+				return ory.Identity{}, &ory.AmbiguousError{Op: "find identity by email", Count: 2}
+			}},
+			want: "matches 2 identities",
+		},
+		{
+			name: "bad API key",
+			text: "deactivate " + id + " -- test",
+			ory: &fakeOry{identity: func(string) (ory.Identity, error) {
+				return ory.Identity{}, &ory.Error{Op: "get identity", Status: 401, Err: ory.ErrUnauthorized}
+			}},
+			want: "ORY_API_KEY",
+		},
+		{
+			name: "rate limited",
+			text: "deactivate " + id + " -- test",
+			ory: &fakeOry{identity: func(string) (ory.Identity, error) {
+				return ory.Identity{}, &ory.Error{Op: "get identity", Status: 429, Err: ory.ErrRateLimited}
+			}},
+			want: "rate limit",
+		},
+		{
+			name: "unknown error gets a reference",
+			text: "deactivate " + id + " -- test",
+			ory:  &fakeOry{},
+			want: "reference `",
+		},
+		{
+			name: "reset-2fa without second factors",
+			text: "reset-2fa " + id + " -- lost phone",
+			ory: &fakeOry{identity: func(string) (ory.Identity, error) {
+				return ory.Identity{ID: id, State: "active", CredentialTypes: []string{"password"}}, nil
+			}},
+			want: "has no second factor",
+		},
+		{
+			name: "delete-credential password",
+			text: "delete-credential " + id + " password -- x",
+			ory: &fakeOry{identity: func(string) (ory.Identity, error) {
+				return ory.Identity{ID: id, State: "active", CredentialTypes: []string{"password"}}, nil
+			}},
+			want: "cannot be removed",
+		},
+		{
+			name: "delete-credential oidc needs an identifier",
+			text: "delete-credential " + id + " oidc -- x",
+			ory: &fakeOry{identity: func(string) (ory.Identity, error) {
+				return ory.Identity{ID: id, State: "active", CredentialTypes: []string{"password", "oidc"},
+					Identifiers: map[string][]string{"oidc": {"google:123", "github:9"}}}, nil
+			}},
+			want: "`google:123`, `github:9`",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := startBot(t, tt.ory)
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			env, err := fs.SlashCommand(ctx, slacktest.SlashCommand{User: "UREQ", Channel: "COPS", Command: "/ory", Text: tt.text})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := fs.WaitFor(ctx, func() bool { return len(fs.ResponsePosts(env.ResponseURL)) > 0 }); err != nil {
+				t.Fatalf("no reply: %v", err)
+			}
+			got := fs.ResponsePosts(env.ResponseURL)[0]
+			if !strings.Contains(got.Text, tt.want) || got.ResponseType != "ephemeral" {
+				t.Errorf("reply = %q (%s), want an ephemeral reply containing %q", got.Text, got.ResponseType, tt.want)
+			}
+			if n := len(fs.Messages("")); n != 0 {
+				t.Errorf("%d messages posted, want none", n)
+			}
+		})
+	}
+}
+
+// BenchmarkAck measures envelope in → ack out over the WebSocket, through
+// slack-go's socket-mode client, for a command answered in the ack (help)
+// and for one whose work runs after the ack (deactivate). It reports p50
+// and p99 in microseconds.
+func BenchmarkAck(b *testing.B) {
+	for _, text := range []string{"help", "deactivate alice@example.com -- benchmark"} {
+		b.Run(strings.Fields(text)[0], func(b *testing.B) {
+			o := &fakeOry{byEmail: func(string) (ory.Identity, error) { return ory.Identity{}, ory.ErrNotFound }}
+			fs := startBot(b, o)
+			ctx := context.Background()
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for b.Loop() {
+				env, err := fs.SlashCommand(ctx, slacktest.SlashCommand{User: "UREQ", Channel: "COPS", Command: "/ory", Text: text})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ack, err := env.WaitAck(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, ack.At.Sub(env.SentAt))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+		})
+	}
+}
