@@ -61,7 +61,7 @@ func (f *fakeOry) Session(context.Context, string) (ory.Session, error) {
 func (f *fakeOry) SetState(context.Context, string, string) (ory.Identity, error) {
 	return ory.Identity{}, errUnset
 }
-func (f *fakeOry) RevokeSession(context.Context, string) error          { return errUnset }
+func (f *fakeOry) RevokeSession(context.Context, string) error         { return errUnset }
 func (f *fakeOry) RevokeSessions(context.Context, string) (int, error) { return 0, errUnset }
 func (f *fakeOry) RecoveryLink(context.Context, string, time.Duration) (string, time.Time, error) {
 	return "", time.Time{}, errUnset
