@@ -43,6 +43,37 @@ func migrations() [][]string {
 			`CREATE UNIQUE INDEX requests_trigger_id ON requests (trigger_id) WHERE trigger_id <> ''`,
 			`CREATE INDEX requests_status_expires_at ON requests (status, expires_at)`,
 		},
+		// 2: the audit trail, a hash chain (see package audit). audit_head
+		// is its one-row end: every append locks it first, so appenders on
+		// any number of replicas take turns, and it tells when records at
+		// the end were deleted. delivered_at (NULL until posted to the audit
+		// channel) is outside the chain, since it changes.
+		{
+			`CREATE TABLE audit_log (
+				seq          BIGINT PRIMARY KEY,
+				occurred_at  BIGINT NOT NULL,
+				request_id   TEXT NOT NULL,
+				event        TEXT NOT NULL,
+				verb         TEXT NOT NULL,
+				identity_id  TEXT NOT NULL,
+				subject      TEXT NOT NULL,
+				requester    TEXT NOT NULL,
+				approver     TEXT NOT NULL,
+				reason       TEXT NOT NULL,
+				result       TEXT NOT NULL,
+				prev_hash    TEXT NOT NULL,
+				hash         TEXT NOT NULL,
+				delivered_at BIGINT
+			)`,
+			`CREATE INDEX audit_log_undelivered ON audit_log (seq) WHERE delivered_at IS NULL`,
+			`CREATE INDEX audit_log_occurred_at ON audit_log (occurred_at)`,
+			`CREATE TABLE audit_head (
+				id   INTEGER PRIMARY KEY CHECK (id = 1),
+				seq  BIGINT NOT NULL,
+				hash TEXT NOT NULL
+			)`,
+			`INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '')`,
+		},
 	}
 }
 
