@@ -16,6 +16,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/orybot/orybot/audit"
 	"github.com/orybot/orybot/ory"
 	"github.com/orybot/orybot/store"
 )
@@ -42,12 +43,12 @@ type Ory interface {
 // is a conditional update in the store, so that two replicas, a double click
 // or a redelivered envelope cannot decide a request twice.
 type Requests interface {
-	Create(ctx context.Context, r *store.Request) error
+	Create(ctx context.Context, r *store.Request, recs ...audit.Record) error
 	Get(ctx context.Context, id string) (*store.Request, error)
 	SetMessage(ctx context.Context, id, channelID, ts string) error
-	Decide(ctx context.Context, id string, to store.Status, approver string, now time.Time) (*store.Request, error)
-	Expire(ctx context.Context, id string, now time.Time) (*store.Request, error)
-	Finish(ctx context.Context, id string, to store.Status, result string, now time.Time) error
+	Decide(ctx context.Context, id string, to store.Status, approver string, now time.Time, recs ...audit.Record) (*store.Request, error)
+	Expire(ctx context.Context, id string, now time.Time, recs ...audit.Record) (*store.Request, error)
+	Finish(ctx context.Context, id string, to store.Status, result string, now time.Time, recs ...audit.Record) error
 	Delete(ctx context.Context, id string) error
 }
 
@@ -55,7 +56,12 @@ type Requests interface {
 type Config struct {
 	AuditChannel string
 	Approvers    []string // user ids (U…, W…) and user-group ids (S…)
-	RequestTTL   time.Duration
+	Requesters   []string // who may use /ory; empty means everyone
+	Channels     []string // where /ory is accepted; empty means anywhere
+	// ApprovalsRequired maps a verb to the distinct approvals it needs;
+	// verbs not named need one.
+	ApprovalsRequired map[string]int
+	RequestTTL        time.Duration
 	// RecoveryTTL is how long recovery links and codes are valid. Zero
 	// means one hour.
 	RecoveryTTL time.Duration
@@ -71,14 +77,15 @@ type Config struct {
 
 // Bot runs the approval flow. Create it with New.
 type Bot struct {
-	log       *slog.Logger
-	api       *slack.Client
-	ory       Ory
-	requests  Requests
-	cfg       Config
-	approvers *approvers
-	http      *http.Client // for response_url posts
-	work      sync.WaitGroup
+	log        *slog.Logger
+	api        *slack.Client
+	ory        Ory
+	requests   Requests
+	cfg        Config
+	approvers  *userSet
+	requesters *userSet
+	http       *http.Client // for response_url posts
+	work       sync.WaitGroup
 }
 
 // New returns a Bot that talks to Slack through api, to Ory through ids and
@@ -96,16 +103,18 @@ func New(logger *slog.Logger, api *slack.Client, ids Ory, reqs Requests, cfg Con
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	members := func(ctx context.Context, g string) ([]string, error) {
+		return api.GetUserGroupMembersContext(ctx, g)
+	}
 	return &Bot{
-		log:      logger,
-		api:      api,
-		ory:      ids,
-		requests: reqs,
-		cfg:      cfg,
-		approvers: newApprovers(cfg.Approvers, func(ctx context.Context, g string) ([]string, error) {
-			return api.GetUserGroupMembersContext(ctx, g)
-		}, cfg.GroupCacheTTL, cfg.Now),
-		http: &http.Client{Timeout: 15 * time.Second},
+		log:        logger,
+		api:        api,
+		ory:        ids,
+		requests:   reqs,
+		cfg:        cfg,
+		approvers:  newUserSet(cfg.Approvers, members, cfg.GroupCacheTTL, cfg.Now),
+		requesters: newUserSet(cfg.Requesters, members, cfg.GroupCacheTTL, cfg.Now),
+		http:       &http.Client{Timeout: 15 * time.Second},
 	}
 }
 
@@ -113,6 +122,12 @@ func New(logger *slog.Logger, api *slack.Client, ids Ory, reqs Requests, cfg Con
 // cancelled or the connection fails for good (for example, a revoked app
 // token). On return, work already acked has finished.
 func (b *Bot) Run(ctx context.Context) error {
+	if err := b.approvers.check(ctx); err != nil {
+		return fmt.Errorf("ORYBOT_APPROVERS: %w", groupError(err))
+	}
+	if err := b.requesters.check(ctx); err != nil {
+		return fmt.Errorf("ORYBOT_REQUESTERS: %w", groupError(err))
+	}
 	sm := socketmode.New(b.api)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -206,6 +221,22 @@ func (b *Bot) reply(ctx context.Context, responseURL, text string) {
 	if err := slack.PostWebhookCustomHTTPContext(ctx, responseURL, b.http, msg); err != nil {
 		b.log.Error("reply via response_url", "err", err)
 	}
+}
+
+// groupError explains the user-group failures an operator can fix.
+func groupError(err error) error {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		switch se.Err {
+		case "plan_upgrade_required":
+			return fmt.Errorf("this Slack workspace's plan has no user groups (plan_upgrade_required); name users (U…) instead of groups (S…): %w", err)
+		case "no_such_subteam":
+			return fmt.Errorf("Slack has no such user group (no_such_subteam); check the S… ids: %w", err)
+		case "missing_scope":
+			return fmt.Errorf("the Slack app lacks the usergroups:read scope; reinstall it from manifest.yml: %w", err)
+		}
+	}
+	return err
 }
 
 // isNotInChannel reports whether Slack refused a post because the bot is not

@@ -64,6 +64,16 @@ func (b *Bot) decide(ctx context.Context, cb slack.InteractionCallback, requestI
 		b.reply(ctx, cb.ResponseURL, fmt.Sprintf("You are not allowed to approve or deny requests: only the users and groups in ORYBOT_APPROVERS are. Request `%s` is still pending.", req.ID))
 		return
 	}
+	own, err := b.ownIdentity(ctx, user, req.ID, req.Args["email_digest"])
+	if err != nil {
+		b.reply(ctx, cb.ResponseURL, b.describe(err, "check own identity", log)+" The request is still pending.")
+		return
+	}
+	if own {
+		log.Info("refused: approver's own identity")
+		b.reply(ctx, cb.ResponseURL, fmt.Sprintf("You cannot decide request `%s`: it acts on your own identity. Someone else must approve or deny it. The request is still pending.", req.ID))
+		return
+	}
 
 	// The store decides with one conditional UPDATE, so of two concurrent
 	// clicks (or a click and its redelivery) exactly one gets through.

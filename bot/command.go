@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/slack-go/slack"
@@ -25,6 +26,9 @@ func (b *Bot) command(sc slack.SlashCommand) (ack any, work func(context.Context
 	if cmd.Verb == commands.Help {
 		return ephemeral(helpText()), nil
 	}
+	if msg := b.channelRefusal(sc.ChannelID); msg != "" {
+		return ephemeral(msg), nil
+	}
 	if spec, _ := commands.Lookup(cmd.Verb); !spec.Changing {
 		return nil, func(ctx context.Context) { b.lookup(ctx, sc, cmd) }
 	}
@@ -39,16 +43,36 @@ func ephemeral(text string) map[string]any {
 // approval card in the channel where the command was typed.
 func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd commands.Command) {
 	log := b.log.With("cmd", string(cmd.Verb), "requester", sc.UserID)
-
+	if !b.allowed(ctx, sc, log) {
+		return
+	}
 	p, err := b.check(ctx, cmd)
 	if err != nil {
 		b.reply(ctx, sc.ResponseURL, b.describe(err, "check request", log)+" Nothing was requested.")
 		return
 	}
 	id := p.identity
+	reqID := store.NewID()
+	if own, err := b.ownIdentity(ctx, sc.UserID, reqID, emailDigest(reqID, id.Email)); err != nil || own {
+		msg := "You cannot act on your own identity: ask someone else to make this request. Nothing was requested."
+		if err != nil {
+			msg = b.describe(err, "check own identity", log) + " Nothing was requested."
+		} else {
+			log.Info("refused: requester's own identity", "identity_id", id.ID)
+		}
+		b.reply(ctx, sc.ResponseURL, msg)
+		return
+	}
+	if p.args == nil {
+		p.args = map[string]string{}
+	}
+	// Kept so that an approver's click can be checked against the identity's
+	// email (never stored in clear) and the identity's state at request time.
+	p.args["email_digest"] = emailDigest(reqID, id.Email)
+	p.args["fingerprint"] = id.Fingerprint
 	now := b.cfg.Now()
 	req := &store.Request{
-		ID:         store.NewID(),
+		ID:         reqID,
 		TriggerID:  sc.TriggerID,
 		Verb:       string(cmd.Verb),
 		IdentityID: id.ID,
@@ -94,6 +118,21 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd commands.C
 	log.Info("request waiting for approval")
 	b.reply(ctx, sc.ResponseURL, fmt.Sprintf("Request `%s` is waiting for approval: `%s` on identity `%s`. It expires %s.",
 		req.ID, req.Verb, req.IdentityID, slackDate(req.ExpiresAt)))
+}
+
+// allowed checks that the user may use /ory at all, and tells them if not.
+func (b *Bot) allowed(ctx context.Context, sc slack.SlashCommand, log *slog.Logger) bool {
+	msg, err := b.mayRequest(ctx, sc.UserID)
+	if err != nil {
+		b.reply(ctx, sc.ResponseURL, b.describe(err, "check requesters", log))
+		return false
+	}
+	if msg != "" {
+		log.Info("refused: not a requester")
+		b.reply(ctx, sc.ResponseURL, msg)
+		return false
+	}
+	return true
 }
 
 // resolve finds the identity a command names, by id or by email.

@@ -17,6 +17,9 @@ const maxSessionsShown = 20
 // alone. They change nothing, so they need no approval.
 func (b *Bot) lookup(ctx context.Context, sc slack.SlashCommand, cmd commands.Command) {
 	log := b.log.With("cmd", string(cmd.Verb), "requester", sc.UserID)
+	if !b.allowed(ctx, sc, log) {
+		return
+	}
 	id, err := b.resolve(ctx, cmd)
 	if err != nil {
 		b.reply(ctx, sc.ResponseURL, b.describe(err, "resolve identity", log))

@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/orybot/orybot/commands"
 )
 
 // Config holds every setting of the bot, parsed and validated.
@@ -25,10 +28,15 @@ type Config struct {
 
 	AuditChannel string
 	Approvers    []string
-	DatabaseURL  string
-	RequestTTL   time.Duration
-	RecoveryTTL  time.Duration
-	LogLevel     string
+	Requesters   []string // empty: every member of the workspace
+	Channels     []string // empty: any channel the bot is in
+	// ApprovalsRequired maps a changing verb to the distinct approvals it
+	// needs; verbs not named need one.
+	ApprovalsRequired map[string]int
+	DatabaseURL       string
+	RequestTTL        time.Duration
+	RecoveryTTL       time.Duration
+	LogLevel          string
 }
 
 // env is the raw environment. Every field is a string so that envconfig
@@ -44,6 +52,9 @@ type env struct {
 	OryAPIKey     string `envconfig:"ORY_API_KEY"`
 	AuditChannel  string `envconfig:"ORYBOT_AUDIT_CHANNEL"`
 	Approvers     string `envconfig:"ORYBOT_APPROVERS"`
+	Requesters    string `envconfig:"ORYBOT_REQUESTERS"`
+	Channels      string `envconfig:"ORYBOT_CHANNELS"`
+	Approvals     string `envconfig:"ORYBOT_APPROVALS_REQUIRED"`
 	DatabaseURL   string `envconfig:"ORYBOT_DATABASE_URL"`
 	RequestTTL    string `envconfig:"ORYBOT_REQUEST_TTL"`
 	RecoveryTTL   string `envconfig:"ORYBOT_RECOVERY_TTL"`
@@ -81,10 +92,21 @@ func Load() (Config, error) {
 		RecoveryTTL:   DefaultRecoveryTTL,
 		LogLevel:      strings.ToLower(cmp.Or(strings.TrimSpace(e.LogLevel), DefaultLogLevel)),
 	}
-	for _, a := range strings.Split(e.Approvers, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			c.Approvers = append(c.Approvers, a)
+	c.Approvers = list(e.Approvers)
+	c.Requesters = list(e.Requesters)
+	c.Channels = list(e.Channels)
+	for _, item := range list(e.Approvals) {
+		verb, n, ok := strings.Cut(item, ":")
+		count, err := strconv.Atoi(strings.TrimSpace(n))
+		verb = strings.ToLower(strings.TrimSpace(verb))
+		if spec, known := commands.Lookup(commands.Verb(verb)); !ok || err != nil || count < 1 || count > 10 || !known || !spec.Changing {
+			errs = append(errs, fmt.Errorf("ORYBOT_APPROVALS_REQUIRED: %q: %s", item, expects("ORYBOT_APPROVALS_REQUIRED")))
+			continue
 		}
+		if c.ApprovalsRequired == nil {
+			c.ApprovalsRequired = map[string]int{}
+		}
+		c.ApprovalsRequired[verb] = count
 	}
 	duration := func(key, raw string, into *time.Duration) {
 		if s := strings.TrimSpace(raw); s != "" {
@@ -126,6 +148,12 @@ func expects(key string) string {
 		return "required: a Slack channel id such as C0123456789 (not a channel name)"
 	case "ORYBOT_APPROVERS":
 		return "required: comma-separated Slack user ids (U…, W…) and user-group ids (S…)"
+	case "ORYBOT_REQUESTERS":
+		return "optional: comma-separated Slack user ids (U…, W…) and user-group ids (S…) who may use /ory; empty means everyone"
+	case "ORYBOT_CHANNELS":
+		return "optional: comma-separated channel ids (C…, G…) where /ory is accepted; empty means any channel the bot is in"
+	case "ORYBOT_APPROVALS_REQUIRED":
+		return "optional: verb:count pairs such as lockout:2,recovery:1, for changing verbs and counts from 1 to 10"
 	case "ORYBOT_DATABASE_URL":
 		return "a SQLite file path such as orybot.db"
 	case "ORYBOT_REQUEST_TTL", "ORYBOT_RECOVERY_TTL":
@@ -166,9 +194,18 @@ func (c *Config) validate() []error {
 	if len(c.Approvers) == 0 {
 		bad("ORYBOT_APPROVERS")
 	}
-	for _, a := range c.Approvers {
-		if !approverID.MatchString(a) {
-			errs = append(errs, fmt.Errorf("ORYBOT_APPROVERS: %q is not a Slack user id (U…, W…) or user-group id (S…)", a))
+	checkIDs := func(key string, ids []string) {
+		for _, a := range ids {
+			if !approverID.MatchString(a) {
+				errs = append(errs, fmt.Errorf("%s: %q is not a Slack user id (U…, W…) or user-group id (S…)", key, a))
+			}
+		}
+	}
+	checkIDs("ORYBOT_APPROVERS", c.Approvers)
+	checkIDs("ORYBOT_REQUESTERS", c.Requesters)
+	for _, ch := range c.Channels {
+		if !channelID.MatchString(ch) {
+			errs = append(errs, fmt.Errorf("ORYBOT_CHANNELS: %q is not a channel id (C…, G…)", ch))
 		}
 	}
 	switch c.LogLevel {
@@ -183,6 +220,17 @@ func (c *Config) validate() []error {
 // needs an API key.
 func isOryNetwork(host string) bool {
 	return strings.HasSuffix(strings.TrimSuffix(strings.ToLower(host), "."), ".oryapis.com")
+}
+
+// list splits a comma-separated variable, dropping blanks.
+func list(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 func isHTTPURL(s string) bool {

@@ -12,10 +12,10 @@ import (
 // groupMembers lists a Slack user group's members (usergroups.users.list).
 type groupMembers func(ctx context.Context, group string) ([]string, error)
 
-// approvers answers whether a Slack user may approve. Group membership is
-// cached because usergroups.users.list is rate-limited to about 20 calls a
-// minute.
-type approvers struct {
+// userSet answers whether a Slack user is one of a list of users and user
+// groups (ORYBOT_APPROVERS, ORYBOT_REQUESTERS). Group membership is cached
+// because usergroups.users.list is rate-limited to about 20 calls a minute.
+type userSet struct {
 	users  []string
 	groups []string
 	api    groupMembers
@@ -31,8 +31,8 @@ type cachedGroup struct {
 	at      time.Time
 }
 
-func newApprovers(ids []string, api groupMembers, ttl time.Duration, now func() time.Time) *approvers {
-	a := &approvers{api: api, ttl: ttl, now: now, cache: map[string]cachedGroup{}}
+func newUserSet(ids []string, api groupMembers, ttl time.Duration, now func() time.Time) *userSet {
+	a := &userSet{api: api, ttl: ttl, now: now, cache: map[string]cachedGroup{}}
 	for _, id := range ids {
 		if strings.HasPrefix(id, "S") {
 			a.groups = append(a.groups, id)
@@ -43,7 +43,22 @@ func newApprovers(ids []string, api groupMembers, ttl time.Duration, now func() 
 	return a
 }
 
-func (a *approvers) contains(ctx context.Context, user string) (bool, error) {
+// empty reports whether the set names nobody.
+func (a *userSet) empty() bool { return len(a.users) == 0 && len(a.groups) == 0 }
+
+// check lists every group once, so that a group id Slack does not know, or a
+// workspace without user groups, is reported at start rather than at the
+// first click.
+func (a *userSet) check(ctx context.Context) error {
+	for _, g := range a.groups {
+		if _, err := a.members(ctx, g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *userSet) contains(ctx context.Context, user string) (bool, error) {
 	if slices.Contains(a.users, user) {
 		return true, nil
 	}
@@ -59,7 +74,7 @@ func (a *approvers) contains(ctx context.Context, user string) (bool, error) {
 	return false, nil
 }
 
-func (a *approvers) members(ctx context.Context, group string) ([]string, error) {
+func (a *userSet) members(ctx context.Context, group string) ([]string, error) {
 	a.mu.Lock()
 	c, ok := a.cache[group]
 	a.mu.Unlock()
