@@ -3,7 +3,8 @@
 // decided, and the result.
 //
 // Records carry ids and words only, never tokens, API keys, recovery links or
-// codes, or identity traits; a recovery link appears only as its Fingerprint.
+// codes, or identity traits; a recovery link or code appears only as its
+// fingerprint.
 //
 // The records form a hash chain. Record n holds the hash of record n-1
 // (PrevHash) and the SHA-256 of its own canonical form (Hash), which covers
@@ -197,14 +198,6 @@ func WriteJSONL(w io.Writer, r Record) error {
 		return fmt.Errorf("write audit record %d: %w", r.Seq, err)
 	}
 	return nil
-}
-
-// Fingerprint returns a short, one-way stand-in for a secret such as a
-// recovery link, "sha256:" and 16 hex digits, so that a record can say which
-// link was issued without giving it away.
-func Fingerprint(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return "sha256:" + hex.EncodeToString(sum[:8])
 }
 
 // ChainError names the first record of a trail that does not fit.

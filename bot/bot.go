@@ -231,7 +231,7 @@ func groupError(err error) error {
 		case "plan_upgrade_required":
 			return fmt.Errorf("this Slack workspace's plan has no user groups (plan_upgrade_required); name users (U…) instead of groups (S…): %w", err)
 		case "no_such_subteam":
-			return fmt.Errorf("Slack has no such user group (no_such_subteam); check the S… ids: %w", err)
+			return fmt.Errorf("no such Slack user group (no_such_subteam); check the S… ids: %w", err)
 		case "missing_scope":
 			return fmt.Errorf("the Slack app lacks the usergroups:read scope; reinstall it from manifest.yml: %w", err)
 		}

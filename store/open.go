@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -27,9 +28,29 @@ const acceptedURLs = `use a SQLite path ("orybot.db"), "sqlite:PATH" or "file:PA
 // backend does not exist yet. Error messages never repeat a URL that could
 // hold a password.
 func Open(ctx context.Context, databaseURL string) (*Store, error) {
+	return open(ctx, databaseURL, true)
+}
+
+// OpenExisting is Open for a database that must exist already: it fails
+// rather than create an empty one. Tools that read the database, such as
+// "orybot audit verify", use it, since a new empty database would pass for
+// a clean one.
+func OpenExisting(ctx context.Context, databaseURL string) (*Store, error) {
+	return open(ctx, databaseURL, false)
+}
+
+// open is Open, and OpenExisting when create is false.
+func open(ctx context.Context, databaseURL string, create bool) (*Store, error) {
 	dsn, path, err := sqliteDSN(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if !create {
+		// SQLite's URI parameter mode=rw opens read-write without creating.
+		dsn, err = setDefaultParam(dsn, "mode", "rw")
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -39,6 +60,9 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	// that cannot be opened.
 	if err := migrate(ctx, db); err != nil {
 		db.Close()
+		if !create && isCantOpen(err) {
+			return nil, fmt.Errorf("open store %s: no such database, or it cannot be opened: %w", path, err)
+		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return &Store{db: db}, nil
@@ -87,4 +111,21 @@ func splitScheme(s string) (scheme, rest string) {
 		}
 	}
 	return s[:i], s[i+1:]
+}
+
+// setDefaultParam adds key=value to the query of dsn unless it has key
+// already.
+func setDefaultParam(dsn, key, value string) (string, error) {
+	_, params, _ := strings.Cut(dsn, "?")
+	q, err := url.ParseQuery(params)
+	if err != nil {
+		return "", fmt.Errorf("database URL parameters: %w", err)
+	}
+	if q.Has(key) {
+		return dsn, nil
+	}
+	if !strings.Contains(dsn, "?") {
+		return dsn + "?" + key + "=" + value, nil
+	}
+	return dsn + "&" + key + "=" + value, nil
 }

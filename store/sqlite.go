@@ -111,3 +111,10 @@ func isUniqueViolation(err error) bool {
 	}
 	return false
 }
+
+// isCantOpen reports whether err is SQLite failing to open the database
+// file, for instance because it does not exist and may not be created.
+func isCantOpen(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_CANTOPEN
+}

@@ -12,6 +12,10 @@
 // lands first wins, and the others get a sentinel error together with the row
 // as the winner left it.
 //
+// Every transition can also append records to the audit trail (package
+// audit) in the same transaction, so that a record exists exactly when the
+// change it describes does; see audit.go.
+//
 // SQLite is the only backend so far. The SQL sticks to what SQLite and
 // PostgreSQL share ($n placeholders, RETURNING, BIGINT times, JSON in TEXT),
 // so that a PostgreSQL backend can reuse it. The contract every backend must
@@ -25,8 +29,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/orybot/orybot/audit"
 )
 
 // Status is where a request is in its life.
@@ -53,8 +60,8 @@ const (
 // are translated into these at the edge of the package, so callers need not
 // know which backend they talk to.
 var (
-	// ErrNotFound means no request has the given id.
-	ErrNotFound = errors.New("request not found")
+	// ErrNotFound means no request (or audit record) has the given id.
+	ErrNotFound = errors.New("not found")
 	// ErrDuplicate means a request with the same trigger id (or id) already
 	// exists, which usually means Slack redelivered the slash command.
 	ErrDuplicate = errors.New("duplicate request")
@@ -64,6 +71,9 @@ var (
 	ErrNotPending = errors.New("request not pending")
 	// ErrExpired means the request is still pending but its time is up.
 	ErrExpired = errors.New("request expired")
+	// ErrDelivered means an audit record was marked delivered already,
+	// perhaps by another replica.
+	ErrDelivered = errors.New("audit record already delivered")
 )
 
 // Request is one ask for an action on an Ory identity, and its outcome.
@@ -118,7 +128,10 @@ const requestColumns = `id, trigger_id, verb, identity_id, args, display,
 // is zero; r.ExpiresAt must be set. If a request with the same non-empty
 // TriggerID (or the same ID) exists, Create returns ErrDuplicate and stores
 // nothing.
-func (s *Store) Create(ctx context.Context, r *Request) error {
+//
+// Create appends recs to the audit trail in the same transaction (see
+// AppendAudit); a record without a RequestID gets r.ID.
+func (s *Store) Create(ctx context.Context, r *Request, recs ...audit.Record) error {
 	if r.ID == "" {
 		r.ID = NewID()
 	}
@@ -137,11 +150,24 @@ func (s *Store) Create(ctx context.Context, r *Request) error {
 	if err != nil {
 		return fmt.Errorf("create request %s: encode display: %w", r.ID, err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-		r.ID, r.TriggerID, r.Verb, r.IdentityID, string(args), string(display),
-		r.Requester, r.Reason, r.ChannelID, r.MessageTS, string(r.Status), r.Approver, r.Result,
-		r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano(), nullTime(r.DecidedAt), nullTime(r.FinishedAt))
+	recs = slices.Clone(recs)
+	for i := range recs {
+		if recs[i].RequestID == "" {
+			recs[i].RequestID = r.ID
+		}
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+			r.ID, r.TriggerID, r.Verb, r.IdentityID, string(args), string(display),
+			r.Requester, r.Reason, r.ChannelID, r.MessageTS, string(r.Status), r.Approver, r.Result,
+			r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano(), nullTime(r.DecidedAt), nullTime(r.FinishedAt))
+		if err != nil {
+			return err
+		}
+		_, err = appendAudit(ctx, tx, recs)
+		return err
+	})
 	if isUniqueViolation(err) {
 		return fmt.Errorf("create request %s (trigger %q): %w", r.ID, r.TriggerID, ErrDuplicate)
 	}
@@ -190,17 +216,29 @@ func (s *Store) SetMessage(ctx context.Context, id, channelID, ts string) error 
 // The others get the request as it is now together with ErrNotPending (it
 // was decided already; Approver says by whom), ErrExpired (it is pending but
 // its time was up at now) or ErrNotFound (with a nil request).
-func (s *Store) Decide(ctx context.Context, id string, to Status, approver string, now time.Time) (*Request, error) {
+//
+// Only the winner appends recs to the audit trail, in the same transaction
+// as the decision.
+func (s *Store) Decide(ctx context.Context, id string, to Status, approver string, now time.Time, recs ...audit.Record) (*Request, error) {
 	if to != StatusApproved && to != StatusDenied {
 		return nil, fmt.Errorf("decide request %s: cannot decide to %q", id, to)
 	}
 	// One statement that checks and changes the status: a SELECT before it
 	// would let two replicas both see "pending" and both approve.
-	r, err := scanRequest(s.db.QueryRowContext(ctx, `UPDATE requests
-		SET status = $1, approver = $2, decided_at = $3
-		WHERE id = $4 AND status = $5 AND expires_at > $3
-		RETURNING `+requestColumns,
-		string(to), approver, now.UnixNano(), id, string(StatusPending)))
+	var r *Request
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		r, err = scanRequest(tx.QueryRowContext(ctx, `UPDATE requests
+			SET status = $1, approver = $2, decided_at = $3
+			WHERE id = $4 AND status = $5 AND expires_at > $3
+			RETURNING `+requestColumns,
+			string(to), approver, now.UnixNano(), id, string(StatusPending)))
+		if err != nil {
+			return err
+		}
+		_, err = appendAudit(ctx, tx, recs)
+		return err
+	})
 	if err == nil {
 		return r, nil
 	}
@@ -226,13 +264,24 @@ func (s *Store) Decide(ctx context.Context, id string, to Status, approver strin
 
 // Expire marks the pending request id as expired if its time was up at now,
 // and returns it. Otherwise it returns ErrNotPending with the request as it
-// is (decided meanwhile, or not expired yet), or ErrNotFound.
-func (s *Store) Expire(ctx context.Context, id string, now time.Time) (*Request, error) {
-	r, err := scanRequest(s.db.QueryRowContext(ctx, `UPDATE requests
-		SET status = $1, finished_at = $2
-		WHERE id = $3 AND status = $4 AND expires_at <= $2
-		RETURNING `+requestColumns,
-		string(StatusExpired), now.UnixNano(), id, string(StatusPending)))
+// is (decided meanwhile, or not expired yet), or ErrNotFound. Only when it
+// expires the request does it append recs to the audit trail, in the same
+// transaction.
+func (s *Store) Expire(ctx context.Context, id string, now time.Time, recs ...audit.Record) (*Request, error) {
+	var r *Request
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		r, err = scanRequest(tx.QueryRowContext(ctx, `UPDATE requests
+			SET status = $1, finished_at = $2
+			WHERE id = $3 AND status = $4 AND expires_at <= $2
+			RETURNING `+requestColumns,
+			string(StatusExpired), now.UnixNano(), id, string(StatusPending)))
+		if err != nil {
+			return err
+		}
+		_, err = appendAudit(ctx, tx, recs)
+		return err
+	})
 	if err == nil {
 		return r, nil
 	}
@@ -253,16 +302,25 @@ func (s *Store) Expire(ctx context.Context, id string, now time.Time) (*Request,
 
 // Finish records the outcome (to is StatusDone or StatusFailed) of the
 // approved request id. It returns ErrNotPending if the request is not
-// approved, for instance because it was finished already.
-func (s *Store) Finish(ctx context.Context, id string, to Status, result string, now time.Time) error {
+// approved, for instance because it was finished already. Only when it
+// finishes the request does it append recs to the audit trail, in the same
+// transaction.
+func (s *Store) Finish(ctx context.Context, id string, to Status, result string, now time.Time, recs ...audit.Record) error {
 	if to != StatusDone && to != StatusFailed {
 		return fmt.Errorf("finish request %s: cannot finish as %q", id, to)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE requests
-		SET status = $1, result = $2, finished_at = $3
-		WHERE id = $4 AND status = $5`,
-		string(to), result, now.UnixNano(), id, string(StatusApproved))
-	switch err := changedOne(res, err); {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE requests
+			SET status = $1, result = $2, finished_at = $3
+			WHERE id = $4 AND status = $5`,
+			string(to), result, now.UnixNano(), id, string(StatusApproved))
+		if err := changedOne(res, err); err != nil {
+			return err
+		}
+		_, err = appendAudit(ctx, tx, recs)
+		return err
+	})
+	switch {
 	case err == nil:
 		return nil
 	case !errors.Is(err, ErrNotFound):
@@ -310,6 +368,20 @@ func (s *Store) ExpiredPending(ctx context.Context, now time.Time) ([]*Request, 
 		return nil, fmt.Errorf("list expired requests: %w", err)
 	}
 	return rs, nil
+}
+
+// inTx runs fn in a transaction, which it commits if fn returns nil and
+// rolls back otherwise. fn must write before it reads (see appendAudit).
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // changedOne turns the result of an UPDATE or DELETE by id into ErrNotFound

@@ -17,7 +17,7 @@ type bot struct {
 	api    *slack.Client
 	client *socketmode.Client
 	// events receives the slash command, interactive and Events API events,
-	// after they have been acknowledged.
+	// after they have been acknowledged; events beyond its buffer are dropped.
 	events chan socketmode.Event
 }
 
@@ -50,8 +50,7 @@ func startBot(t testing.TB, srv *Server, ackPayload func(socketmode.Event) any, 
 				}
 				select {
 				case b.events <- evt:
-				case <-ctx.Done():
-					return
+				default: // nobody is reading (benchmarks): drop
 				}
 			}
 		}
@@ -413,7 +412,9 @@ func TestPings(t *testing.T) {
 	silent := New(t, WithPingInterval(time.Hour)) // one ping on connect, then none
 	startBot(t, silent, nil, socketmode.OptionPingInterval(300*time.Millisecond))
 
-	if err := silent.WaitFor(ctx, func() bool { return silent.Connections() >= 2 }); err != nil {
+	// Each silent connection lasts 300-600ms; meanwhile the other client
+	// must stay on its first connection.
+	if err := silent.WaitFor(ctx, func() bool { return silent.Connections() >= 3 }); err != nil {
 		t.Errorf("client did not reconnect after pings stopped: %v", err)
 	}
 	if n := alive.Connections(); n != 1 {

@@ -331,7 +331,6 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(2)
 	s.mu.Unlock()
 	go s.readLoop(c)
-	go s.pingLoop(c)
 
 	err = c.writeJSON(map[string]any{
 		"type":            "hello",
@@ -343,6 +342,7 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 			"approximate_connection_time": 18060,
 		},
 	})
+	go s.pingLoop(c) // returns at once if the connection is gone
 	if err != nil {
 		_ = ws.Close()
 		return
