@@ -58,7 +58,13 @@ func cardBlocks(r *store.Request, now time.Time) []slack.Block {
 		slack.NewSectionBlock(nil, fields, nil),
 	}
 	if r.Status == store.StatusPending {
-		approve := slack.NewButtonBlockElement(actionApprove, r.ID, plain("Approve")).WithStyle(slack.StylePrimary)
+		// Approving changes an account, so Slack asks the approver to confirm
+		// what they are about to do, naming the action and the identity.
+		confirm := slack.NewConfirmationBlockObject(
+			plain(truncate("Approve "+r.Verb+"?", 100)),
+			plain(truncate(fmt.Sprintf("This will run %s on identity %s (%s) right away.", r.Verb, r.IdentityID, orDash(r.Display["email"])), 300)),
+			plain("Approve"), plain("Cancel"))
+		approve := slack.NewButtonBlockElement(actionApprove, r.ID, plain("Approve")).WithStyle(slack.StylePrimary).WithConfirm(confirm)
 		deny := slack.NewButtonBlockElement(actionDeny, r.ID, plain("Deny")).WithStyle(slack.StyleDanger)
 		blocks = append(blocks, slack.NewActionBlock("decide", approve, deny))
 	} else {
@@ -93,6 +99,14 @@ func verbSummary(verb string) string {
 		return s.Summary
 	}
 	return verb
+}
+
+// truncate keeps s within a Block Kit length limit.
+func truncate(s string, max int) string {
+	if r := []rune(s); len(r) > max {
+		return string(r[:max-1]) + "…"
+	}
+	return s
 }
 
 func orDash(s string) string {

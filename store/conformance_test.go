@@ -68,6 +68,11 @@ func testStore(t *testing.T, newStore func(t *testing.T) *Store) {
 	t.Run("Expire", func(t *testing.T) { testExpire(t, newStore) })
 	t.Run("ExpiredPending", func(t *testing.T) { testExpiredPending(t, newStore(t)) })
 	t.Run("Delete", func(t *testing.T) { testDelete(t, newStore(t)) })
+	t.Run("AuditLifecycle", func(t *testing.T) { testAuditLifecycle(t, newStore(t)) })
+	t.Run("AuditOnlyOnChange", func(t *testing.T) { testAuditOnlyOnChange(t, newStore) })
+	t.Run("AuditConcurrent", func(t *testing.T) { testAuditConcurrent(t, []*Store{newStore(t)}) })
+	t.Run("AuditSince", func(t *testing.T) { testAuditSince(t, newStore(t)) })
+	t.Run("AuditTamper", func(t *testing.T) { testAuditTamper(t, newStore) })
 }
 
 // testSharedDatabase runs the part of the contract that needs several Stores
@@ -94,6 +99,11 @@ func testSharedDatabase(t *testing.T, open func(t *testing.T) *Store) {
 			t.Errorf("after reopening, Get mismatch (-want +got):\n%s", diff)
 		}
 	})
+	// Each subtest below has a database of its own, shared by its Stores.
+	t.Run("AuditReplicas", func(t *testing.T) {
+		testAuditConcurrent(t, []*Store{open(t), open(t)})
+	})
+	t.Run("AuditDelivery", func(t *testing.T) { testAuditDelivery(t, open) })
 }
 
 func testCreateGet(t *testing.T, s *Store) {
@@ -610,7 +620,7 @@ func checkErr(t *testing.T, op string, err, want error) {
 		if err == nil {
 			t.Fatalf("%s succeeded, want an error", op)
 		}
-		for _, sentinel := range []error{ErrNotFound, ErrDuplicate, ErrNotPending, ErrExpired} {
+		for _, sentinel := range []error{ErrNotFound, ErrDuplicate, ErrNotPending, ErrExpired, ErrDelivered} {
 			if errors.Is(err, sentinel) {
 				t.Fatalf("%s: %v, want an error other than %v", op, err, sentinel)
 			}

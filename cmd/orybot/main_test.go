@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,11 +56,60 @@ func (s *syncBuffer) String() string {
 
 // oryProxy sits between the bot and the real Kratos. It counts the PATCH
 // calls that change an identity's state, and can answer them with an
-// injected status instead of passing them on.
+// injected status instead of passing them on. It also records every call,
+// and inject makes it answer any method and path with an injected status.
 type oryProxy struct {
 	patches   atomic.Int64
 	failPatch atomic.Int64 // HTTP status to answer PATCH with; 0 passes it on
 	authBad   atomic.Int64
+
+	mu     sync.Mutex
+	faults []*proxyFault
+	calls  []string // "METHOD /path" of every request, in order
+}
+
+// proxyFault answers the next n requests with this method and a path that
+// matches path with status, and Retry-After if set, instead of passing them
+// on to Kratos.
+type proxyFault struct {
+	method     string
+	path       *regexp.Regexp
+	status     int
+	retryAfter string
+	n          int
+}
+
+// inject adds a fault; it is removed when the test ends.
+func (p *oryProxy) inject(t *testing.T, f proxyFault) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.faults = append(p.faults, &f)
+	t.Cleanup(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.faults = slices.DeleteFunc(p.faults, func(x *proxyFault) bool { return x == &f })
+	})
+}
+
+// fault records r and returns the fault to answer it with, if any.
+func (p *oryProxy) fault(r *http.Request) *proxyFault {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, r.Method+" "+r.URL.Path)
+	for _, f := range p.faults {
+		if f.n > 0 && f.method == r.Method && f.path.MatchString(r.URL.Path) {
+			f.n--
+			return f
+		}
+	}
+	return nil
+}
+
+// Calls returns "METHOD /path" of every request the proxy received.
+func (p *oryProxy) Calls() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.calls)
 }
 
 func startProxy(t *testing.T, target string) (*oryProxy, string) {
@@ -72,6 +122,15 @@ func startProxy(t *testing.T, target string) (*oryProxy, string) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+apiKey {
 			p.authBad.Add(1)
+		}
+		if f := p.fault(r); f != nil {
+			w.Header().Set("Content-Type", "application/json")
+			if f.retryAfter != "" {
+				w.Header().Set("Retry-After", f.retryAfter)
+			}
+			w.WriteHeader(f.status)
+			fmt.Fprintf(w, `{"error":{"code":%d,"status":%q,"reason":"injected by the test"}}`, f.status, http.StatusText(f.status))
+			return
 		}
 		if r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/admin/identities/") {
 			p.patches.Add(1)
