@@ -50,6 +50,7 @@ type Requests interface {
 	Expire(ctx context.Context, id string, now time.Time, recs ...audit.Record) (*store.Request, error)
 	Finish(ctx context.Context, id string, to store.Status, result string, now time.Time, recs ...audit.Record) error
 	Delete(ctx context.Context, id string) error
+	ExpiredPending(ctx context.Context, now time.Time) ([]*store.Request, error)
 }
 
 // Config holds the bot's settings.
@@ -68,6 +69,9 @@ type Config struct {
 	// WorkTimeout bounds the work done for one envelope after it is acked.
 	// Zero means two minutes.
 	WorkTimeout time.Duration
+	// SweepInterval is how often pending requests past their expiry are
+	// ended, even if nobody clicks. Zero means 20 seconds.
+	SweepInterval time.Duration
 	// GroupCacheTTL is how long user-group members are cached. Zero means
 	// five minutes (usergroups.users.list is a Tier 2 method).
 	GroupCacheTTL time.Duration
@@ -96,6 +100,9 @@ func New(logger *slog.Logger, api *slack.Client, ids Ory, reqs Requests, cfg Con
 	}
 	if cfg.RecoveryTTL == 0 {
 		cfg.RecoveryTTL = time.Hour
+	}
+	if cfg.SweepInterval == 0 {
+		cfg.SweepInterval = 20 * time.Second
 	}
 	if cfg.GroupCacheTTL == 0 {
 		cfg.GroupCacheTTL = 5 * time.Minute
@@ -135,6 +142,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- sm.RunContext(ctx) }()
 	defer b.work.Wait()
+	b.spawnLoop(ctx, b.sweep)
 
 	for {
 		select {
@@ -208,6 +216,37 @@ func (b *Bot) spawn(ctx context.Context, work func(context.Context)) {
 		defer cancel()
 		work(ctx)
 	}()
+}
+
+// spawnLoop runs loop until ctx is cancelled; Run waits for it to return.
+func (b *Bot) spawnLoop(ctx context.Context, loop func(context.Context)) {
+	b.work.Add(1)
+	go func() {
+		defer b.work.Done()
+		loop(ctx)
+	}()
+}
+
+// sweep ends pending requests whose time is up, so that their cards say
+// "expired" and the audit trail records it even when nobody clicks, and even
+// for requests that expired while the bot was down.
+func (b *Bot) sweep(ctx context.Context) {
+	t := time.NewTicker(b.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		expired, err := b.requests.ExpiredPending(ctx, b.cfg.Now())
+		if err != nil && ctx.Err() == nil {
+			b.log.Error("list expired requests", "err", err)
+		}
+		for _, req := range expired {
+			b.expire(ctx, req, b.log.With("request_id", req.ID, "cmd", req.Verb, "identity_id", req.IdentityID))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // reply shows text to one user only, through a response_url. That works even

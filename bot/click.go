@@ -155,6 +155,16 @@ func (b *Bot) finish(ctx context.Context, req *store.Request, event audit.Event,
 	if err != nil {
 		log.Error("post audit record", "err", err, "channel", b.cfg.AuditChannel)
 	}
+	b.tellRequester(ctx, req, log)
+}
+
+// tellRequester sends the outcome to the requester as a direct message from
+// the app, so that they learn it without watching the channel.
+func (b *Bot) tellRequester(ctx context.Context, req *store.Request, log *slog.Logger) {
+	text := fmt.Sprintf("Your request `%s` (`%s` on identity `%s`): %s", req.ID, req.Verb, req.IdentityID, outcome(req))
+	if _, _, err := b.api.PostMessageContext(ctx, req.Requester, slack.MsgOptionText(text, false)); err != nil {
+		log.Error("tell requester the outcome", "err", err)
+	}
 }
 
 // alreadyDecided tells a late clicker what became of the request.
