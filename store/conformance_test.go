@@ -99,7 +99,6 @@ func testSharedDatabase(t *testing.T, open func(t *testing.T) *Store) {
 			t.Errorf("after reopening, Get mismatch (-want +got):\n%s", diff)
 		}
 	})
-	// Each subtest below has a database of its own, shared by its Stores.
 	t.Run("AuditReplicas", func(t *testing.T) {
 		testAuditConcurrent(t, []*Store{open(t), open(t)})
 	})
