@@ -206,6 +206,8 @@ type ChainError struct {
 	Problem string // what is wrong, in words
 }
 
+// Error says which record does not match and why, e.g. "audit record 3
+// does not match: hash mismatch".
 func (e *ChainError) Error() string {
 	return fmt.Sprintf("audit record %d does not match: %s", e.Seq, e.Problem)
 }

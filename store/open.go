@@ -65,7 +65,7 @@ func open(ctx context.Context, databaseURL string, create bool) (*Store, error) 
 		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, writing: make(chan struct{}, 1)}, nil
 }
 
 // sqliteDSN turns databaseURL into a modernc.org/sqlite data source name

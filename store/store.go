@@ -108,6 +108,12 @@ func NewID() string {
 // by several processes sharing one database.
 type Store struct {
 	db *sql.DB
+	// writing admits one transaction of this Store at a time. SQLite has
+	// one writer anyway, and makes the others poll for its lock, sleeping
+	// up to 100ms between tries: with many goroutines polling, the lock
+	// sits idle and some wait out busy_timeout. Queueing here leaves one
+	// poller per Store.
+	writing chan struct{}
 }
 
 // Close closes the database.
@@ -373,6 +379,12 @@ func (s *Store) ExpiredPending(ctx context.Context, now time.Time) ([]*Request, 
 // inTx runs fn in a transaction, which it commits if fn returns nil and
 // rolls back otherwise. fn must write before it reads (see appendAudit).
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	select {
+	case s.writing <- struct{}{}:
+		defer func() { <-s.writing }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

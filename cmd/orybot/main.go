@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -35,8 +36,17 @@ func main() {
 // run builds every part of the bot from the environment and runs it until
 // ctx is cancelled. It is the one place that reads the environment.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "audit" {
+		// The audit subcommands read only the database, so they work without
+		// the Slack and Ory settings, for example on an auditor's laptop.
+		return auditCommand(ctx, args[1:], func() string {
+			return cmp.Or(strings.TrimSpace(os.Getenv("ORYBOT_DATABASE_URL")), config.DefaultDatabaseURL)
+		}, stdout, stderr)
+	}
 	if len(args) > 0 {
-		fmt.Fprintln(stdout, "usage: orybot (configured by environment variables; see README.md)")
+		fmt.Fprintln(stdout, "usage: orybot                 run the bot (configured by environment variables; see README.md)")
+		fmt.Fprintln(stdout, "       orybot audit verify   check the audit trail's hash chain")
+		fmt.Fprintln(stdout, "       orybot audit export [--since <time>]   write the audit trail as JSON lines")
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
 	}
 	cfg, err := config.Load()
