@@ -118,27 +118,35 @@ func orDash(s string) string {
 
 // auditText is the fallback text of an audit record.
 func auditText(rec audit.Record) string {
-	return fmt.Sprintf("orybot audit: request %s %s %s identity %s", rec.RequestID, rec.Event, rec.Verb, rec.IdentityID)
+	return fmt.Sprintf("orybot audit #%d: request %s %s (%s, identity %s)", rec.Seq, rec.RequestID, rec.Event, rec.Verb, rec.IdentityID)
 }
 
-// auditBlocks renders an audit record for the audit channel. It carries ids,
-// the reason and the result in words, and nothing secret.
+// auditBlocks renders an audit record for the audit channel: ids, the
+// reason and the result in words, nothing secret, and the record's place in
+// the hash chain, so that the channel keeps proof of the trail out of reach
+// of whoever can edit the database.
 func auditBlocks(rec audit.Record) []slack.Block {
-	approver := "–"
-	if rec.Approver != "" {
-		approver = "<@" + rec.Approver + ">"
-	}
 	fields := []*slack.TextBlockObject{
 		field("Request", "`"+rec.RequestID+"`"),
 		field("Action", "`"+rec.Verb+"`"),
 		field("Identity", "`"+rec.IdentityID+"`"),
 		field("Requested by", "<@"+rec.Requester+">"),
-		field("Decided by", approver),
-		field("Time", slackDate(rec.Time)),
-		field("Reason", orDash(rec.Reason)),
-		field("Result", fmt.Sprintf("*%s*: %s", rec.Event, rec.Result)),
 	}
-	return []slack.Block{slack.NewSectionBlock(nil, fields, nil)}
+	if rec.Approver != "" {
+		fields = append(fields, field("By", "<@"+rec.Approver+">"))
+	}
+	if rec.Subject != "" {
+		fields = append(fields, field("Subject", "`"+rec.Subject+"`"))
+	}
+	fields = append(fields, field("Time", slackDate(rec.Time)), field("Reason", orDash(rec.Reason)))
+	if rec.Result != "" {
+		fields = append(fields, field("Result", truncate(rec.Result, 1900)))
+	}
+	return []slack.Block{
+		slack.NewSectionBlock(mrkdwn(fmt.Sprintf("*%s* · `%s` request `%s`", rec.Event, rec.Verb, rec.RequestID)), nil, nil),
+		slack.NewSectionBlock(nil, fields, nil),
+		slack.NewContextBlock("", mrkdwn(fmt.Sprintf("audit #%d · hash `%s`", rec.Seq, rec.ShortHash()))),
+	}
 }
 
 // helpText lists every verb with one line and an example.

@@ -108,6 +108,8 @@ func TestPendingCardButtons(t *testing.T) {
 
 func TestAuditBlocks(t *testing.T) {
 	rec := audit.Record{
+		Seq:        42,
+		Hash:       "3fa9c2e1b2c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e",
 		Time:       time.Date(2026, 11, 26, 12, 5, 0, 0, time.UTC),
 		RequestID:  "abcd2345ef",
 		Event:      audit.Done,
@@ -116,9 +118,11 @@ func TestAuditBlocks(t *testing.T) {
 		Requester:  "UREQ",
 		Approver:   "UAPP",
 		Reason:     "phished on 2026-11-20",
-		Result:     "identity is now inactive",
+		Result:     "✓ identity is now inactive",
 	}
 	golden(t, "audit_done", slack.Blocks{BlockSet: auditBlocks(rec)})
+	rec.Event, rec.Approver, rec.Result, rec.Seq = audit.Requested, "", "", 41
+	golden(t, "audit_requested", slack.Blocks{BlockSet: auditBlocks(rec)})
 }
 
 func TestHelpListsEveryVerb(t *testing.T) {

@@ -43,6 +43,7 @@ type Ory interface {
 // is a conditional update in the store, so that two replicas, a double click
 // or a redelivered envelope cannot decide a request twice.
 type Requests interface {
+	AuditLog
 	Create(ctx context.Context, r *store.Request, recs ...audit.Record) error
 	Get(ctx context.Context, id string) (*store.Request, error)
 	SetMessage(ctx context.Context, id, channelID, ts string) error
@@ -51,6 +52,13 @@ type Requests interface {
 	Finish(ctx context.Context, id string, to store.Status, result string, now time.Time, recs ...audit.Record) error
 	Delete(ctx context.Context, id string) error
 	ExpiredPending(ctx context.Context, now time.Time) ([]*store.Request, error)
+}
+
+// AuditLog is the audit trail the bot appends to and delivers from.
+type AuditLog interface {
+	AppendAudit(ctx context.Context, recs ...audit.Record) ([]audit.Record, error)
+	Undelivered(ctx context.Context, limit int) ([]audit.Record, error)
+	MarkDelivered(ctx context.Context, seq int64, now time.Time) error
 }
 
 // Config holds the bot's settings.
@@ -89,6 +97,7 @@ type Bot struct {
 	approvers  *userSet
 	requesters *userSet
 	http       *http.Client // for response_url posts
+	kick       chan struct{} // wakes the audit delivery loop
 	work       sync.WaitGroup
 }
 
@@ -122,6 +131,7 @@ func New(logger *slog.Logger, api *slack.Client, ids Ory, reqs Requests, cfg Con
 		approvers:  newUserSet(cfg.Approvers, members, cfg.GroupCacheTTL, cfg.Now),
 		requesters: newUserSet(cfg.Requesters, members, cfg.GroupCacheTTL, cfg.Now),
 		http:       &http.Client{Timeout: 15 * time.Second},
+		kick:       make(chan struct{}, 1),
 	}
 }
 
@@ -143,6 +153,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	go func() { errc <- sm.RunContext(ctx) }()
 	defer b.work.Wait()
 	b.spawnLoop(ctx, b.sweep)
+	b.spawnLoop(ctx, b.deliver)
 
 	for {
 		select {

@@ -77,7 +77,11 @@ func (b *Bot) decide(ctx context.Context, cb slack.InteractionCallback, requestI
 
 	// The store decides with one conditional UPDATE, so of two concurrent
 	// clicks (or a click and its redelivery) exactly one gets through.
-	decided, err := b.requests.Decide(ctx, req.ID, to, user, b.cfg.Now())
+	event := audit.Approved
+	if to == store.StatusDenied {
+		event = audit.Denied
+	}
+	decided, err := b.requests.Decide(ctx, req.ID, to, user, b.cfg.Now(), b.record(req, event, user, "", ""))
 	switch {
 	case errors.Is(err, store.ErrNotPending):
 		b.reply(ctx, cb.ResponseURL, alreadyDecided(decided))
@@ -93,26 +97,32 @@ func (b *Bot) decide(ctx context.Context, cb slack.InteractionCallback, requestI
 
 	if to == store.StatusDenied {
 		log.Info("request denied")
-		b.finish(ctx, decided, audit.Denied, "denied", log)
+		b.finish(ctx, decided, log)
 		return
 	}
 	log.Info("request approved; calling ory")
 	b.updateCard(ctx, decided, log)
-	result, execErr := b.runSteps(withRetryNotice(ctx, decided), b.steps(decided), log)
+	b.kickDelivery()
+	b.execute(ctx, decided, log)
+}
+
+// execute runs an approved request's steps and records the outcome.
+func (b *Bot) execute(ctx context.Context, req *store.Request, log *slog.Logger) {
+	result, err := b.runSteps(withRetryNotice(ctx, req), req, log)
 	event, status := audit.Done, store.StatusDone
-	if execErr != nil {
+	if err != nil {
 		event, status = audit.Failed, store.StatusFailed
 	}
-	if err := b.requests.Finish(ctx, decided.ID, status, result, b.cfg.Now()); err != nil {
+	if err := b.requests.Finish(ctx, req.ID, status, result, b.cfg.Now(), b.record(req, event, req.Approver, "", result)); err != nil {
 		log.Error("record outcome", "err", err)
 	}
-	decided.Status, decided.Result = status, result
-	b.finish(ctx, decided, event, result, log)
+	req.Status, req.Result = status, result
+	b.finish(ctx, req, log)
 }
 
 // expire ends a pending request whose time is up and says so on the card.
 func (b *Bot) expire(ctx context.Context, req *store.Request, log *slog.Logger) {
-	expired, err := b.requests.Expire(ctx, req.ID, b.cfg.Now())
+	expired, err := b.requests.Expire(ctx, req.ID, b.cfg.Now(), b.record(req, audit.Expired, "", "", "expired without a decision"))
 	if err != nil {
 		if !errors.Is(err, store.ErrNotPending) {
 			log.Error("expire request", "err", err)
@@ -120,7 +130,7 @@ func (b *Bot) expire(ctx context.Context, req *store.Request, log *slog.Logger) 
 		return
 	}
 	log.Info("request expired")
-	b.finish(ctx, expired, audit.Expired, "expired without a decision", log)
+	b.finish(ctx, expired, log)
 }
 
 // updateCard renders the request's card again, in place.
@@ -135,27 +145,29 @@ func (b *Bot) updateCard(ctx context.Context, req *store.Request, log *slog.Logg
 	}
 }
 
-// finish updates the card in place, without buttons, and posts the audit
-// record.
-func (b *Bot) finish(ctx context.Context, req *store.Request, event audit.Event, result string, log *slog.Logger) {
+// finish shows a request's end: the card, updated in place without buttons;
+// the audit records, which the store already holds and the delivery loop
+// posts; and a message to the requester.
+func (b *Bot) finish(ctx context.Context, req *store.Request, log *slog.Logger) {
 	b.updateCard(ctx, req, log)
-	rec := audit.Record{
+	b.kickDelivery()
+	b.tellRequester(ctx, req, log)
+}
+
+// record describes an event of req for the audit trail.
+func (b *Bot) record(req *store.Request, event audit.Event, approver, subject, result string) audit.Record {
+	return audit.Record{
 		Time:       b.cfg.Now(),
 		RequestID:  req.ID,
 		Event:      event,
 		Verb:       req.Verb,
 		IdentityID: req.IdentityID,
+		Subject:    subject,
 		Requester:  req.Requester,
-		Approver:   req.Approver,
+		Approver:   approver,
 		Reason:     req.Reason,
 		Result:     result,
 	}
-	_, _, err := b.api.PostMessageContext(ctx, b.cfg.AuditChannel,
-		slack.MsgOptionText(auditText(rec), false), slack.MsgOptionBlocks(auditBlocks(rec)...))
-	if err != nil {
-		log.Error("post audit record", "err", err, "channel", b.cfg.AuditChannel)
-	}
-	b.tellRequester(ctx, req, log)
 }
 
 // tellRequester sends the outcome to the requester as a direct message from

@@ -9,6 +9,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/orybot/orybot/audit"
 	"github.com/orybot/orybot/commands"
 	"github.com/orybot/orybot/ory"
 	"github.com/orybot/orybot/store"
@@ -115,6 +116,10 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd commands.C
 		// still work; only the in-place card update would fall back.
 		log.Error("store card timestamp", "err", err)
 	}
+	if _, err := b.requests.AppendAudit(ctx, b.record(req, audit.Requested, "", "", p.effect)); err != nil {
+		log.Error("record request in audit trail", "err", err)
+	}
+	b.kickDelivery()
 	log.Info("request waiting for approval")
 	b.reply(ctx, sc.ResponseURL, fmt.Sprintf("Request `%s` is waiting for approval: `%s` on identity `%s`. It expires %s.",
 		req.ID, req.Verb, req.IdentityID, slackDate(req.ExpiresAt)))

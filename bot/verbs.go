@@ -13,6 +13,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/orybot/orybot/audit"
 	"github.com/orybot/orybot/commands"
 	"github.com/orybot/orybot/ory"
 	"github.com/orybot/orybot/store"
@@ -27,10 +28,12 @@ type plan struct {
 }
 
 // step is one Ory call of an approved request. do returns what it did, in
-// words for the card and the audit record.
+// words for the card and the audit record. subject names what it acts on
+// (a session id, a credential type) for the audit trail.
 type step struct {
-	name string
-	do   func(ctx context.Context) (string, error)
+	name    string
+	subject string
+	do      func(ctx context.Context) (string, error)
 }
 
 // check validates a changing command against Ory before any card is posted,
@@ -165,7 +168,7 @@ func (b *Bot) steps(req *store.Request) []step {
 		return fmt.Sprintf("revoked all sessions; %d were active", n), nil
 	}}
 	deleteCred := func(typ, identifier string) step {
-		return step{name: "remove " + typ, do: func(ctx context.Context) (string, error) {
+		return step{name: "remove " + typ, subject: typ, do: func(ctx context.Context) (string, error) {
 			if err := b.ory.DeleteCredential(ctx, id, typ, identifier); err != nil {
 				return "", err
 			}
@@ -184,7 +187,7 @@ func (b *Bot) steps(req *store.Request) []step {
 		return []step{revokeAll}
 	case commands.RevokeSession:
 		sid := req.Args["session_id"]
-		return []step{{name: "revoke session", do: func(ctx context.Context) (string, error) {
+		return []step{{name: "revoke session", subject: sid, do: func(ctx context.Context) (string, error) {
 			if err := b.ory.RevokeSession(ctx, sid); err != nil {
 				return "", err
 			}
@@ -204,24 +207,32 @@ func (b *Bot) steps(req *store.Request) []step {
 	return nil
 }
 
-// runSteps runs steps in order and stops at the first failure. The result
-// has one line per step: what was done, what failed and why, and what was
-// not attempted, so that nobody has to guess the identity's state.
-func (b *Bot) runSteps(ctx context.Context, steps []step, log *slog.Logger) (string, error) {
+// runSteps runs a request's steps in order and stops at the first failure.
+// The result has one line per step: what was done, what failed and why, and
+// what was not attempted, so that nobody has to guess the identity's state.
+// Each step that ran gets an audit record of its own.
+func (b *Bot) runSteps(ctx context.Context, req *store.Request, log *slog.Logger) (string, error) {
+	steps := b.steps(req)
 	if len(steps) == 0 {
-		return "", errors.New("run request: verb has no steps")
+		return "", fmt.Errorf("run request %s: verb %q has no steps", req.ID, req.Verb)
 	}
 	var lines []string
 	for i, s := range steps {
 		done, err := s.do(ctx)
+		line := "✓ " + done
 		if err != nil {
-			lines = append(lines, fmt.Sprintf("✗ %s failed: %s", s.name, b.describe(err, s.name, log)))
+			line = fmt.Sprintf("✗ %s failed: %s", s.name, b.describe(err, s.name, log))
+		}
+		lines = append(lines, line)
+		if _, aerr := b.requests.AppendAudit(ctx, b.record(req, audit.Step, req.Approver, s.subject, line)); aerr != nil {
+			log.Error("record step in audit trail", "err", aerr)
+		}
+		if err != nil {
 			for _, rest := range steps[i+1:] {
 				lines = append(lines, "– "+rest.name+": not attempted")
 			}
 			return strings.Join(lines, "\n"), err
 		}
-		lines = append(lines, "✓ "+done)
 	}
 	return strings.Join(lines, "\n"), nil
 }

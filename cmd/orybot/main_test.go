@@ -345,12 +345,26 @@ func (h *harness) auditRecords(id string) []string {
 	return out
 }
 
+// outcomeRecords returns the audit-channel posts that end a request.
+func (h *harness) outcomeRecords(id string) []string {
+	var out []string
+	for _, r := range h.auditRecords(id) {
+		for _, ev := range []string{"done", "failed", "denied", "expired", "cancelled", "stale"} {
+			if strings.Contains(r, "*"+ev+"* · ") {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+// waitAudit waits for the audit record that ends a request and returns it.
 func (h *harness) waitAudit(t *testing.T, id string) string {
 	t.Helper()
-	if err := h.slack.WaitFor(ctxT(t), func() bool { return len(h.auditRecords(id)) > 0 }); err != nil {
-		t.Fatalf("no audit record for %s", id)
+	if err := h.slack.WaitFor(ctxT(t), func() bool { return len(h.outcomeRecords(id)) > 0 }); err != nil {
+		t.Fatalf("no final audit record for %s; records so far: %q", id, h.auditRecords(id))
 	}
-	return h.auditRecords(id)[0]
+	return h.outcomeRecords(id)[0]
 }
 
 func (h *harness) state(t *testing.T, id string) string {
@@ -507,8 +521,20 @@ func TestDeactivateEndToEnd(t *testing.T) {
 		if n := h.proxy.patches.Load() - patches; n != 1 {
 			t.Errorf("Ory PATCH calls = %d, want exactly 1", n)
 		}
-		if n := len(h.auditRecords(reqID[1])); n != 1 {
-			t.Errorf("audit records = %d, want 1", n)
+		if n := len(h.outcomeRecords(reqID[1])); n != 1 {
+			t.Errorf("final audit records = %d, want 1", n)
+		}
+		// requested, approved, one step, done: in order, each once.
+		var events []string
+		for _, r := range h.auditRecords(reqID[1]) {
+			for _, ev := range []string{"requested", "approved", "step", "done"} {
+				if strings.Contains(r, "*"+ev+"* · ") {
+					events = append(events, ev)
+				}
+			}
+		}
+		if got, want := strings.Join(events, ","), "requested,approved,step,done"; got != want {
+			t.Errorf("audit events = %s, want %s", got, want)
 		}
 		if got := h.status(t, reqID[1]); got != store.StatusDone {
 			t.Errorf("status = %s, want done", got)

@@ -1,0 +1,113 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/orybot/orybot/audit"
+	"github.com/orybot/orybot/store"
+)
+
+// Delivery pacing. The loop also polls, so that records appended by another
+// replica, or left behind by a crash, go out without a kick.
+const (
+	deliveryPoll       = 5 * time.Second
+	deliveryBatch      = 50
+	deliveryBackoffMin = time.Second
+	deliveryBackoffMax = time.Minute
+)
+
+// kickDelivery wakes the delivery loop after records were appended.
+func (b *Bot) kickDelivery() {
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+// deliver posts audit records to the audit channel in order. The store
+// holds them first, so a Slack outage, a missing invitation or a restart
+// loses nothing: a record that fails stays queued, with every later one
+// behind it, and is retried with backoff. An outage is logged once when it
+// starts and once when it ends.
+func (b *Bot) deliver(ctx context.Context) {
+	backoff := deliveryBackoffMin
+	var outage error
+	for {
+		wait := deliveryPoll
+		recs, err := b.requests.Undelivered(ctx, deliveryBatch)
+		if err != nil && ctx.Err() == nil {
+			b.log.Error("read undelivered audit records", "err", err)
+		}
+		for _, rec := range recs {
+			err = b.postAudit(ctx, rec)
+			if err != nil {
+				break
+			}
+		}
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			if outage == nil {
+				b.log.Error("audit channel delivery failing; records stay queued and will be retried",
+					"channel", b.cfg.AuditChannel, "err", err, "hint", deliveryHint(err))
+			}
+			outage = err
+			wait = backoff
+			var rl *slack.RateLimitedError
+			if errors.As(err, &rl) && rl.RetryAfter > wait {
+				wait = rl.RetryAfter
+			}
+			backoff = min(2*backoff, deliveryBackoffMax)
+		default:
+			if outage != nil {
+				b.log.Info("audit channel delivery recovered", "channel", b.cfg.AuditChannel)
+				outage = nil
+			}
+			backoff = deliveryBackoffMin
+			if len(recs) == deliveryBatch {
+				wait = 0
+			}
+		}
+		kick := b.kick
+		if outage != nil {
+			kick = nil // in backoff: a kick must not turn it into a busy loop
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-kick:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// postAudit posts one record and marks it delivered. Posting comes first:
+// if the bot dies between the two, the record is posted again after the
+// restart rather than lost.
+func (b *Bot) postAudit(ctx context.Context, rec audit.Record) error {
+	_, _, err := b.api.PostMessageContext(ctx, b.cfg.AuditChannel,
+		slack.MsgOptionText(auditText(rec), false), slack.MsgOptionBlocks(auditBlocks(rec)...))
+	if err != nil {
+		return fmt.Errorf("post audit record %d: %w", rec.Seq, err)
+	}
+	if err := b.requests.MarkDelivered(ctx, rec.Seq, b.cfg.Now()); err != nil && !errors.Is(err, store.ErrDelivered) {
+		return fmt.Errorf("mark audit record %d delivered: %w", rec.Seq, err)
+	}
+	return nil
+}
+
+func deliveryHint(err error) string {
+	if isNotInChannel(err) {
+		return "invite the bot to ORYBOT_AUDIT_CHANNEL with /invite @orybot"
+	}
+	return "Slack is unavailable or rate-limiting; delivery resumes by itself"
+}
