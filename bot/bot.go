@@ -96,7 +96,7 @@ type Bot struct {
 	cfg        Config
 	approvers  *userSet
 	requesters *userSet
-	http       *http.Client // for response_url posts
+	http       *http.Client  // for response_url posts
 	kick       chan struct{} // wakes the audit delivery loop
 	work       sync.WaitGroup
 }
