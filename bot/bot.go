@@ -59,6 +59,7 @@ type AuditLog interface {
 	AppendAudit(ctx context.Context, recs ...audit.Record) ([]audit.Record, error)
 	Undelivered(ctx context.Context, limit int) ([]audit.Record, error)
 	MarkDelivered(ctx context.Context, seq int64, now time.Time) error
+	VerifyAudit(ctx context.Context) (audit.Record, error)
 }
 
 // Config holds the bot's settings.

@@ -30,6 +30,12 @@ func (b *Bot) command(sc slack.SlashCommand) (ack any, work func(context.Context
 	if msg := b.channelRefusal(sc.ChannelID); msg != "" {
 		return ephemeral(msg), nil
 	}
+	if cmd.Verb == commands.Audit {
+		if cmd.Args[0] != "verify" {
+			return ephemeral(fmt.Sprintf("I don't know `/ory audit %s`. Did you mean `/ory audit verify`?", cmd.Args[0])), nil
+		}
+		return nil, func(ctx context.Context) { b.verifyAudit(ctx, sc) }
+	}
 	if spec, _ := commands.Lookup(cmd.Verb); !spec.Changing {
 		return nil, func(ctx context.Context) { b.lookup(ctx, sc, cmd) }
 	}

@@ -89,6 +89,10 @@ func userWords(err error) (string, bool) {
 	if errors.As(err, &rl) {
 		return fmt.Sprintf("Slack is rate-limiting the bot. Try again in %s.", rl.RetryAfter), true
 	}
+	var sc slack.StatusCodeError
+	if errors.As(err, &sc) {
+		return fmt.Sprintf("Slack had a server error (HTTP %d). Try again in a minute.", sc.Code), true
+	}
 	var se slack.SlackErrorResponse
 	if errors.As(err, &se) {
 		switch se.Err {

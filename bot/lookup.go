@@ -2,11 +2,13 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/slack-go/slack"
 
+	"github.com/orybot/orybot/audit"
 	"github.com/orybot/orybot/commands"
 )
 
@@ -57,4 +59,26 @@ func (b *Bot) lookup(ctx context.Context, sc slack.SlashCommand, cmd commands.Co
 			s.ID, slackDate(s.AuthenticatedAt), slackDate(s.ExpiresAt), orDash(s.AAL), shortUA(s.UserAgent))
 	}
 	b.reply(ctx, sc.ResponseURL, strings.TrimSpace(sb.String()))
+}
+
+// verifyAudit checks the audit trail's hash chain, as `orybot audit verify`
+// does, and tells only the user who asked.
+func (b *Bot) verifyAudit(ctx context.Context, sc slack.SlashCommand) {
+	log := b.log.With("cmd", "audit verify", "requester", sc.UserID)
+	if !b.allowed(ctx, sc, log) {
+		return
+	}
+	last, err := b.requests.VerifyAudit(ctx)
+	var ce *audit.ChainError
+	switch {
+	case errors.As(err, &ce):
+		log.Error("audit trail does not verify", "err", err)
+		b.reply(ctx, sc.ResponseURL, fmt.Sprintf(":rotating_light: The audit trail does *not* verify: %s. "+
+			"Someone may have changed the database; compare with the records in <#%s> and run `orybot audit verify` for details.", ce.Error(), b.cfg.AuditChannel))
+	case err != nil:
+		b.reply(ctx, sc.ResponseURL, b.describe(err, "verify audit trail", log))
+	default:
+		b.reply(ctx, sc.ResponseURL, fmt.Sprintf(":white_check_mark: The audit trail verifies: %d records, the last with hash `%s`. "+
+			"It should match the newest record in <#%s>.", last.Seq, orDash(last.ShortHash()), b.cfg.AuditChannel))
+	}
 }

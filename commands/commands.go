@@ -28,6 +28,7 @@ const (
 	RecoveryCode     Verb = "recovery-code"
 	DeleteCredential Verb = "delete-credential"
 	Reset2FA         Verb = "reset-2fa"
+	Audit            Verb = "audit"
 )
 
 // Target says what the first argument of a verb names.
@@ -89,6 +90,9 @@ func Specs() []Spec {
 		{Verb: Reset2FA, Usage: who + " -- <reason>", Target: Identity, Changing: true,
 			Summary: "Remove every second factor (totp, lookup_secret, webauthn) the identity has.",
 			Example: "reset-2fa alice@example.com -- lost phone and backup codes"},
+		{Verb: Audit, Usage: "verify", MinArgs: 1, MaxArgs: 1,
+			Summary: "Check the audit trail's hash chain. Only you see the answer.",
+			Example: "audit verify"},
 		{Verb: Help, Summary: "Show this list.", Example: "help"},
 	}
 }
