@@ -1,6 +1,7 @@
 // Package kratostest starts a real Ory Kratos server for tests and offers
-// helpers that put it into known states: identities, password sessions and
-// TOTP credentials.
+// helpers that put it into known states: identities, password sessions,
+// TOTP and lookup-secret credentials. It can also use recovery links and
+// codes the way a user's browser would, to check that they work.
 //
 // Each call to Start runs its own Kratos process with an in-memory database
 // on free loopback ports, so tests may start several in parallel. The binary
