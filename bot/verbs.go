@@ -68,9 +68,9 @@ func (b *Bot) check(ctx context.Context, cmd commands.Command) (plan, error) {
 		}
 		p.effect = fmt.Sprintf("Revoke every session of the identity (%s).", sessionCount(n))
 	case commands.Recovery:
-		p.effect = fmt.Sprintf("Create a recovery link valid for %s. Only the requester receives it, ephemerally.", b.cfg.RecoveryTTL)
+		p.effect = fmt.Sprintf("Create a recovery link valid for %s. Only the requester receives it, ephemerally.", humanDuration(b.cfg.RecoveryTTL))
 	case commands.RecoveryCode:
-		p.effect = fmt.Sprintf("Create a recovery code valid for %s. Only the requester receives it, ephemerally.", b.cfg.RecoveryTTL)
+		p.effect = fmt.Sprintf("Create a recovery code valid for %s. Only the requester receives it, ephemerally.", humanDuration(b.cfg.RecoveryTTL))
 	case commands.DeleteCredential:
 		return b.checkDeleteCredential(p, cmd.Args)
 	case commands.Reset2FA:
@@ -89,6 +89,9 @@ func (b *Bot) check(ctx context.Context, cmd commands.Command) (plan, error) {
 	return p, nil
 }
 
+// firstFactors are credential types Kratos refuses to delete.
+var firstFactors = []string{"password", "code", "passkey"}
+
 // secondFactors are the credential types reset-2fa removes.
 var secondFactors = []string{"totp", "lookup_secret", "webauthn"}
 
@@ -100,12 +103,15 @@ func (b *Bot) checkRevokeSession(ctx context.Context, sessionID string) (plan, e
 	if err != nil {
 		return plan{}, err
 	}
-	if !s.Active {
-		return plan{}, &refusal{fmt.Sprintf("Session `%s` is already inactive; there is nothing to revoke.", sessionID)}
-	}
 	id, err := b.ory.Identity(ctx, s.IdentityID)
 	if err != nil {
 		return plan{}, err
+	}
+	// Kratos reports every session of an inactive identity as inactive, but
+	// those sessions work again once the identity is reactivated, so they
+	// are still worth revoking.
+	if !s.Active && id.State == ory.StateActive {
+		return plan{}, &refusal{fmt.Sprintf("Session `%s` is already inactive (revoked or expired); there is nothing to revoke.", sessionID)}
 	}
 	return plan{
 		identity: id,
@@ -123,8 +129,8 @@ func (b *Bot) checkDeleteCredential(p plan, args []string) (plan, error) {
 	}
 	id := p.identity
 	switch {
-	case typ == "password":
-		return plan{}, &refusal{"The `password` credential is a first factor and cannot be removed. To lock the account use `deactivate` or `lockout`; to let the user set a new password use `recovery`."}
+	case slices.Contains(firstFactors, typ):
+		return plan{}, &refusal{fmt.Sprintf("The `%s` credential is a first factor and cannot be removed. To lock the account use `deactivate` or `lockout`; to let the user set a new password use `recovery`.", typ)}
 	case !slices.Contains(id.CredentialTypes, typ):
 		return plan{}, &refusal{fmt.Sprintf("Identity `%s` has no `%s` credential. It has: %s.", id.ID, typ, codeList(id.CredentialTypes))}
 	case (typ == "oidc" || typ == "saml") && identifier == "":
@@ -249,7 +255,9 @@ func (b *Bot) recover(ctx context.Context, req *store.Request) (string, error) {
 	)
 	if req.Verb == string(commands.RecoveryCode) {
 		link, code, expires, err = b.ory.RecoveryCode(ctx, req.IdentityID, b.cfg.RecoveryTTL)
-		secret = code
+		// A six-digit code alone could be found from its fingerprint by
+		// trying all of them; with the flow's link it cannot.
+		secret = link + "\n" + code
 	} else {
 		link, expires, err = b.ory.RecoveryLink(ctx, req.IdentityID, b.cfg.RecoveryTTL)
 		secret = link
@@ -298,6 +306,18 @@ func (e *refusal) Error() string { return e.msg }
 func (b *Bot) activeSessions(ctx context.Context, identityID string) (int, error) {
 	s, err := b.ory.Sessions(ctx, identityID, true)
 	return len(s), err
+}
+
+// humanDuration writes 1h0m0s as 1h and 30m0s as 30m.
+func humanDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func sessionCount(n int) string {

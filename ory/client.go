@@ -211,6 +211,10 @@ func (c *Client) retryWait(cl call, e *Error, attempt int) (time.Duration, bool)
 	case errors.Is(e, ErrRateLimited):
 		// A 429 was not processed, so even a POST may be repeated.
 	case errors.Is(e, ErrUnavailable) && cl.idempotent:
+	case isSerializationFailure(e) && cl.idempotent:
+		// Kratos answers a transaction that lost a race in its database
+		// with 400 "Unable to serialize access due to a concurrent update";
+		// nothing was changed, so an idempotent call may try again.
 	default:
 		return 0, false
 	}
@@ -221,6 +225,12 @@ func (c *Client) retryWait(cl call, e *Error, attempt int) (time.Duration, bool)
 		return e.RetryAfter, true
 	}
 	return backoff(c.backoffBase, c.backoffMax, attempt), true
+}
+
+// isSerializationFailure reports whether Kratos refused a call because its
+// database transaction collided with another one.
+func isSerializationFailure(e *Error) bool {
+	return errors.Is(e, ErrBadRequest) && strings.Contains(strings.ToLower(e.Reason), "concurrent update")
 }
 
 // backoff returns the delay before retry number attempt (from 1): base

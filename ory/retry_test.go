@@ -150,6 +150,41 @@ func TestRetries(t *testing.T) {
 		}
 	})
 
+	t.Run("SerializationFailureIsRetried", func(t *testing.T) {
+		t.Parallel()
+		// Kratos answers a database transaction that lost a race with 400.
+		p := newFaultProxy(t, k, func(n int, w http.ResponseWriter, r *http.Request) bool {
+			if n == 1 {
+				writeError(w, http.StatusBadRequest, "Unable to serialize access due to a concurrent update in another session")
+				return true
+			}
+			return false
+		})
+		c, log := client(t, p)
+		got, err := c.SetState(t.Context(), id, ory.StateActive)
+		if err != nil || got.State != ory.StateActive {
+			t.Fatalf("SetState = %v, %v; want success after a retry", got.State, err)
+		}
+		if p.requests() != 2 || log.count() != 1 {
+			t.Errorf("%d requests, %d retries; want 2 and 1", p.requests(), log.count())
+		}
+	})
+
+	t.Run("OtherBadRequestIsNotRetried", func(t *testing.T) {
+		t.Parallel()
+		p := newFaultProxy(t, k, func(n int, w http.ResponseWriter, r *http.Request) bool {
+			writeError(w, http.StatusBadRequest, "The request was malformed")
+			return true
+		})
+		c, log := client(t, p)
+		if _, err := c.SetState(t.Context(), id, ory.StateActive); !errors.Is(err, ory.ErrBadRequest) {
+			t.Fatalf("SetState error = %v, want ErrBadRequest", err)
+		}
+		if p.requests() != 1 || log.count() != 0 {
+			t.Errorf("%d requests, %d retries; want 1 and 0", p.requests(), log.count())
+		}
+	})
+
 	t.Run("429Forever", func(t *testing.T) {
 		t.Parallel()
 		p := newFaultProxy(t, k, func(n int, w http.ResponseWriter, r *http.Request) bool {
