@@ -215,6 +215,103 @@ func testAuditOnlyOnChange(t *testing.T, newStore func(t *testing.T) *Store) {
 			[]audit.Event{audit.Done},
 		},
 		{
+			"approved twice by one approver",
+			func(t *testing.T, s *Store, id string) error {
+				if _, err := s.Approve(t.Context(), id, "U1", 2, t0(), rec(id, audit.Approved, 0)); err != nil {
+					t.Fatal(err)
+				}
+				_, err := s.Approve(t.Context(), id, "U1", 2, t0(), r())
+				return err
+			},
+			[]audit.Event{audit.Approved},
+		},
+		{
+			"approved after the last approval",
+			func(t *testing.T, s *Store, id string) error {
+				if _, err := s.Approve(t.Context(), id, "U1", 1, t0(), rec(id, audit.Approved, 0)); err != nil {
+					t.Fatal(err)
+				}
+				_, err := s.Approve(t.Context(), id, "U2", 1, t0(), r())
+				return err
+			},
+			[]audit.Event{audit.Approved},
+		},
+		{
+			"approved after expiry",
+			func(t *testing.T, s *Store, id string) error {
+				_, err := s.Approve(t.Context(), id, "U1", 1, late, r())
+				return err
+			},
+			nil,
+		},
+		{
+			"approved with none required",
+			func(t *testing.T, s *Store, id string) error {
+				_, err := s.Approve(t.Context(), id, "U1", 0, t0(), r())
+				return err
+			},
+			nil,
+		},
+		{
+			"denied twice",
+			func(t *testing.T, s *Store, id string) error {
+				if _, err := s.Deny(t.Context(), id, "U1", "no", t0(), rec(id, audit.Denied, 0)); err != nil {
+					t.Fatal(err)
+				}
+				_, err := s.Deny(t.Context(), id, "U2", "no", t0(), r())
+				return err
+			},
+			[]audit.Event{audit.Denied},
+		},
+		{
+			"denied after expiry",
+			func(t *testing.T, s *Store, id string) error {
+				_, err := s.Deny(t.Context(), id, "U1", "no", late, r())
+				return err
+			},
+			nil,
+		},
+		{
+			"cancelled by someone else",
+			func(t *testing.T, s *Store, id string) error {
+				_, err := s.Cancel(t.Context(), id, "U1", t0(), r())
+				return err
+			},
+			nil,
+		},
+		{
+			"cancelled twice",
+			func(t *testing.T, s *Store, id string) error {
+				if _, err := s.Cancel(t.Context(), id, "U0REQUEST", t0(), rec(id, audit.Cancelled, 0)); err != nil {
+					t.Fatal(err)
+				}
+				_, err := s.Cancel(t.Context(), id, "U0REQUEST", t0(), r())
+				return err
+			},
+			[]audit.Event{audit.Cancelled},
+		},
+		{
+			"cancelled after expiry",
+			func(t *testing.T, s *Store, id string) error {
+				_, err := s.Cancel(t.Context(), id, "U0REQUEST", late, r())
+				return err
+			},
+			nil,
+		},
+		{
+			"finished stale twice",
+			func(t *testing.T, s *Store, id string) error {
+				if _, err := s.Approve(t.Context(), id, "U1", 1, t0()); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Finish(t.Context(), id, StatusStale, "changed", t0(), rec(id, audit.Stale, 0)); err != nil {
+					t.Fatal(err)
+				}
+				return s.Finish(t.Context(), id, StatusStale, "changed", t0(), r())
+			},
+			[]audit.Event{audit.Stale},
+		},
+		{
 			"missing request",
 			func(t *testing.T, s *Store, id string) error {
 				_, err := s.Decide(t.Context(), "nosuchid00", StatusApproved, "U1", t0(), r())

@@ -68,6 +68,14 @@ func testStore(t *testing.T, newStore func(t *testing.T) *Store) {
 	t.Run("Expire", func(t *testing.T) { testExpire(t, newStore) })
 	t.Run("ExpiredPending", func(t *testing.T) { testExpiredPending(t, newStore(t)) })
 	t.Run("Delete", func(t *testing.T) { testDelete(t, newStore(t)) })
+	t.Run("Transitions", func(t *testing.T) { testTransitions(t, newStore) })
+	t.Run("ApproveConcurrent", func(t *testing.T) {
+		s := newStore(t)
+		testApproveConcurrent(t, []*Store{s}, s)
+	})
+	t.Run("Pending", func(t *testing.T) { testPending(t, newStore(t)) })
+	t.Run("ApprovalAudit", func(t *testing.T) { testApprovalAudit(t, newStore(t)) })
+	t.Run("ApprovalAppendFails", func(t *testing.T) { testApprovalAppendFails(t, newStore) })
 	t.Run("AuditLifecycle", func(t *testing.T) { testAuditLifecycle(t, newStore(t)) })
 	t.Run("AuditOnlyOnChange", func(t *testing.T) { testAuditOnlyOnChange(t, newStore) })
 	t.Run("AuditConcurrent", func(t *testing.T) { testAuditConcurrent(t, []*Store{newStore(t)}) })
@@ -83,6 +91,10 @@ func testSharedDatabase(t *testing.T, open func(t *testing.T) *Store) {
 	t.Run("Replicas", func(t *testing.T) {
 		stores := []*Store{open(t), open(t), open(t)}
 		testDecideConcurrent(t, stores, stores[0])
+	})
+	t.Run("ApproveReplicas", func(t *testing.T) {
+		stores := []*Store{open(t), open(t)}
+		testApproveConcurrent(t, stores, stores[0])
 	})
 	t.Run("Restart", func(t *testing.T) {
 		s := open(t)
@@ -112,6 +124,7 @@ func testCreateGet(t *testing.T, s *Store) {
 	full.MessageTS = "1700000000.000100"
 	// Create keeps decision fields as given; set them to see them round-trip.
 	full.Approver = "U0APPROVE"
+	full.DecisionReason = "no ticket"
 	full.Result = "ok"
 	full.DecidedAt = t0().Add(time.Second)
 	full.FinishedAt = t0().Add(2 * time.Second)
@@ -125,6 +138,8 @@ func testCreateGet(t *testing.T, s *Store) {
 	defaults := newRequest(t0())
 	defaults.CreatedAt = time.Time{}
 	defaults.Status = StatusDone // Create ignores it
+	// A new request has no approvals, whatever the caller says.
+	defaults.Approvals = []Approval{{"U0APPROVE", t0()}}
 
 	for _, tc := range []struct {
 		name string
@@ -141,8 +156,8 @@ func testCreateGet(t *testing.T, s *Store) {
 			if len(tc.req.ID) != 10 {
 				t.Errorf("ID = %q, want 10 characters", tc.req.ID)
 			}
-			if tc.req.Status != StatusPending {
-				t.Errorf("Status = %q after Create, want %q", tc.req.Status, StatusPending)
+			if tc.req.Status != StatusPending || tc.req.Approvals != nil {
+				t.Errorf("Status = %q, Approvals = %v after Create, want %q, nil", tc.req.Status, tc.req.Approvals, StatusPending)
 			}
 			if tc.name == "defaults" && tc.req.CreatedAt.Before(before) {
 				t.Errorf("CreatedAt = %v, want it set to now", tc.req.CreatedAt)
@@ -450,6 +465,10 @@ func testFinish(t *testing.T, newStore func(t *testing.T) *Store) {
 				if _, err := s.Expire(t.Context(), r.ID, t0().Add(2*time.Hour)); err != nil {
 					t.Fatalf("Expire: %v", err)
 				}
+			case StatusCancelled:
+				if _, err := s.Cancel(t.Context(), r.ID, r.Requester, decided); err != nil {
+					t.Fatalf("Cancel: %v", err)
+				}
 			}
 			return r.ID
 		}
@@ -465,12 +484,16 @@ func testFinish(t *testing.T, newStore func(t *testing.T) *Store) {
 	}{
 		{"done", withStatus(StatusApproved), StatusDone, nil, StatusDone, "deactivated"},
 		{"failed", withStatus(StatusApproved), StatusFailed, nil, StatusFailed, "deactivated"},
+		{"stale", withStatus(StatusApproved), StatusStale, nil, StatusStale, "deactivated"},
+		{"stale while pending", withStatus(StatusPending), StatusStale, ErrNotPending, StatusPending, ""},
+		{"cancelled", withStatus(StatusCancelled), StatusDone, ErrNotPending, StatusCancelled, ""},
 		{"pending", withStatus(StatusPending), StatusDone, ErrNotPending, StatusPending, ""},
 		{"denied", withStatus(StatusDenied), StatusDone, ErrNotPending, StatusDenied, ""},
 		{"expired", withStatus(StatusExpired), StatusDone, ErrNotPending, StatusExpired, ""},
 		{"twice", withStatus(StatusDone), StatusFailed, ErrNotPending, StatusDone, "first"},
 		{"missing", func(*testing.T, *Store) string { return "nosuchid00" }, StatusDone, ErrNotFound, "", ""},
 		{"not an outcome", withStatus(StatusApproved), StatusApproved, errAny, StatusApproved, ""},
+		{"cancelled is not an outcome", withStatus(StatusApproved), StatusCancelled, errAny, StatusApproved, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(t)
@@ -591,6 +614,9 @@ func testExpiredPending(t *testing.T, s *Store) {
 func testDelete(t *testing.T, s *Store) {
 	r := mustCreate(t, s, newRequest(t0()))
 	keep := mustCreate(t, s, newRequest(t0()))
+	for _, id := range []string{r.ID, keep.ID} {
+		approvedBy("U1", 2, t0())(t, s, id)
+	}
 	if err := s.Delete(t.Context(), r.ID); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
@@ -600,7 +626,17 @@ func testDelete(t *testing.T, s *Store) {
 	if err := s.Delete(t.Context(), r.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second Delete: %v, want ErrNotFound", err)
 	}
-	mustGet(t, s, keep.ID)
+	if got := mustGet(t, s, keep.ID); len(got.Approvals) != 1 {
+		t.Errorf("the other request's approvals = %v, want one", got.Approvals)
+	}
+	// The approvals went with the request: a new request under its id
+	// starts without any.
+	again := newRequest(t0())
+	again.ID = r.ID
+	mustCreate(t, s, again)
+	if got := mustGet(t, s, r.ID); got.Approvals != nil {
+		t.Errorf("a new request under a deleted id has approvals %v", got.Approvals)
+	}
 }
 
 // errAny stands for "some error, not a sentinel" in tables.
@@ -619,7 +655,7 @@ func checkErr(t *testing.T, op string, err, want error) {
 		if err == nil {
 			t.Fatalf("%s succeeded, want an error", op)
 		}
-		for _, sentinel := range []error{ErrNotFound, ErrDuplicate, ErrNotPending, ErrExpired, ErrDelivered} {
+		for _, sentinel := range []error{ErrNotFound, ErrDuplicate, ErrNotPending, ErrExpired, ErrAlreadyApproved, ErrNotRequester, ErrDelivered} {
 			if errors.Is(err, sentinel) {
 				t.Fatalf("%s: %v, want an error other than %v", op, err, sentinel)
 			}

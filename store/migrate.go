@@ -74,11 +74,79 @@ func migrations() [][]string {
 			)`,
 			`INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '')`,
 		},
+		// 3: approval policy. Two statuses join the CHECK on requests, and
+		// decision_reason keeps why a request was denied. SQLite cannot
+		// alter a CHECK (nor drop one) without rebuilding the table, so
+		// requests is copied into a new table, which then takes its name
+		// and its indexes. This is safe here: nothing references requests
+		// (no foreign keys, triggers or views), and it runs in migrate's
+		// transaction, so a failure leaves the old table as it was.
+		// decision_reason has a default so that a replica still on version
+		// 2 during a rolling upgrade can go on inserting requests.
+		//
+		// approvals holds one row per approver of a request; its primary
+		// key makes a second approval by the same person impossible, and
+		// seq, the approval's place (1, 2, …) counted under the request's
+		// lock, keeps the order in which they counted. It has no foreign
+		// key to requests on purpose: the next rebuild of requests would
+		// have to DROP it, which would fail, or with ON DELETE CASCADE
+		// silently delete every approval. Delete removes a request's
+		// approvals itself.
+		{
+			`CREATE TABLE requests_v3 (
+				id              TEXT PRIMARY KEY,
+				trigger_id      TEXT NOT NULL,
+				verb            TEXT NOT NULL,
+				identity_id     TEXT NOT NULL,
+				args            TEXT NOT NULL,
+				display         TEXT NOT NULL,
+				requester       TEXT NOT NULL,
+				reason          TEXT NOT NULL,
+				channel_id      TEXT NOT NULL,
+				message_ts      TEXT NOT NULL,
+				status          TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'done', 'failed', 'denied', 'expired', 'cancelled', 'stale')),
+				approver        TEXT NOT NULL,
+				decision_reason TEXT NOT NULL DEFAULT '',
+				result          TEXT NOT NULL,
+				created_at      BIGINT NOT NULL,
+				expires_at      BIGINT NOT NULL,
+				decided_at      BIGINT,
+				finished_at     BIGINT
+			)`,
+			`INSERT INTO requests_v3 (id, trigger_id, verb, identity_id, args, display,
+				requester, reason, channel_id, message_ts, status, approver, result,
+				created_at, expires_at, decided_at, finished_at)
+			SELECT id, trigger_id, verb, identity_id, args, display,
+				requester, reason, channel_id, message_ts, status, approver, result,
+				created_at, expires_at, decided_at, finished_at
+			FROM requests`,
+			// Index names belong to the whole schema, in SQLite and
+			// PostgreSQL alike: the new table can take them only once
+			// dropping the old one has dropped its indexes.
+			`DROP TABLE requests`,
+			`ALTER TABLE requests_v3 RENAME TO requests`,
+			`CREATE UNIQUE INDEX requests_trigger_id ON requests (trigger_id) WHERE trigger_id <> ''`,
+			`CREATE INDEX requests_status_expires_at ON requests (status, expires_at)`,
+			`CREATE TABLE approvals (
+				request_id  TEXT NOT NULL,
+				approver    TEXT NOT NULL,
+				seq         INTEGER NOT NULL,
+				approved_at BIGINT NOT NULL,
+				PRIMARY KEY (request_id, approver),
+				UNIQUE (request_id, seq)
+			)`,
+		},
 	}
 }
 
 // migrate brings db's schema up to the latest version.
 func migrate(ctx context.Context, db *sql.DB) error {
+	return migrateWith(ctx, db, migrations())
+}
+
+// migrateWith brings db's schema up to version len(ms), applying ms. Tests
+// pass a prefix of migrations() to make a database as an older orybot did.
+func migrateWith(ctx context.Context, db *sql.DB, ms [][]string) error {
 	// The single row (id 1) must exist before a transaction can lock it.
 	// Both statements are harmless when another replica ran them first.
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
@@ -109,7 +177,6 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version WHERE id = 1`).Scan(&version); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	ms := migrations()
 	if version > len(ms) {
 		return fmt.Errorf("migrate: database schema version %d is newer than this orybot knows (%d); upgrade orybot", version, len(ms))
 	}

@@ -2,11 +2,19 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/orybot/orybot/audit"
 )
 
 // openSQLite opens the SQLite database url and closes it when the test ends.
@@ -213,6 +221,150 @@ func TestMigrations(t *testing.T) {
 		t.Error("Open of a newer schema succeeded, want an error")
 	} else if !strings.Contains(err.Error(), "newer") {
 		t.Errorf("Open of a newer schema: %v, want it to say so", err)
+	}
+}
+
+// TestMigrateFromVersion2 upgrades a database made by the orybot before
+// approval policies (schema version 2), with requests in every status of
+// the time and an audit record, and checks that all of it survives.
+func TestMigrateFromVersion2(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "orybot.db")
+	dsn, _, err := sqliteDSN(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := migrateWith(ctx, db, migrations()[:2]); err != nil {
+		t.Fatalf("migrate to version 2: %v", err)
+	}
+
+	now := t0().Add(time.Minute)
+	old := func(id string, status Status, edit func(r *Request)) *Request {
+		r := newRequest(t0())
+		r.ID, r.Status = id, status
+		if edit != nil {
+			edit(r)
+		}
+		return r
+	}
+	olds := []*Request{
+		old("pending001", StatusPending, func(r *Request) { r.TriggerID, r.MessageTS = "trigger-1", "1700000000.000100" }),
+		old("pending002", StatusPending, func(r *Request) { r.Args, r.Display = nil, map[string]string{} }),
+		old("approved01", StatusApproved, func(r *Request) { r.Approver, r.DecidedAt = "U0APPROVE", now }),
+		old("done000001", StatusDone, func(r *Request) {
+			r.Approver, r.Result, r.DecidedAt, r.FinishedAt = "U0APPROVE", "ok", now, now.Add(time.Second)
+		}),
+		old("failed0001", StatusFailed, func(r *Request) {
+			r.Approver, r.Result, r.DecidedAt, r.FinishedAt = "U0APPROVE", "kratos said no", now, now.Add(time.Second)
+		}),
+		old("denied0001", StatusDenied, func(r *Request) { r.Approver, r.DecidedAt = "U0DENY", now }),
+		old("expired001", StatusExpired, func(r *Request) { r.FinishedAt = t0().Add(2 * time.Hour) }),
+	}
+	for _, r := range olds {
+		args, _ := json.Marshal(r.Args)
+		display, _ := json.Marshal(r.Display)
+		_, err := db.ExecContext(ctx, `INSERT INTO requests (id, trigger_id, verb, identity_id, args, display,
+				requester, reason, channel_id, message_ts, status, approver, result,
+				created_at, expires_at, decided_at, finished_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+			r.ID, r.TriggerID, r.Verb, r.IdentityID, string(args), string(display),
+			r.Requester, r.Reason, r.ChannelID, r.MessageTS, string(r.Status), r.Approver, r.Result,
+			r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano(), nullTime(r.DecidedAt), nullTime(r.FinishedAt))
+		if err != nil {
+			t.Fatalf("insert version 2 request %s: %v", r.ID, err)
+		}
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := appendAudit(ctx, tx, []audit.Record{rec("pending001", audit.Requested, 0)}); err != nil {
+		t.Fatalf("append audit record at version 2: %v", err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openSQLite(t, path)
+	var version int
+	if err := s.db.QueryRowContext(ctx, "SELECT version FROM schema_version").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version != len(migrations()) {
+		t.Fatalf("schema version = %d after upgrade, want %d", version, len(migrations()))
+	}
+	for _, want := range olds {
+		if diff := cmp.Diff(want, mustGet(t, s, want.ID)); diff != "" {
+			t.Errorf("request %s after upgrade (-want +got):\n%s", want.ID, diff)
+		}
+	}
+	mustVerify(t, s, 1)
+
+	// The schema is the one a new database gets: same tables, indexes and
+	// constraints, and nothing left of the copy.
+	schema := func(s *Store) string {
+		t.Helper()
+		rows, err := s.db.QueryContext(ctx, `SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema ORDER BY type, name`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var b strings.Builder
+		for rows.Next() {
+			var typ, name, table, text string
+			if err := rows.Scan(&typ, &name, &table, &text); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s %s on %s: %s\n", typ, name, table, text)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	fresh := openSQLite(t, filepath.Join(t.TempDir(), "fresh.db"))
+	if diff := cmp.Diff(schema(fresh), schema(s)); diff != "" {
+		t.Errorf("upgraded schema differs from a new one (-new +upgraded):\n%s", diff)
+	}
+	if got := schema(s); strings.Contains(got, "requests_v3") {
+		t.Errorf("the upgraded schema still names requests_v3:\n%s", got)
+	}
+
+	// The indexes and the CHECK work on the old rows.
+	dup := newRequest(t0())
+	dup.TriggerID = "trigger-1"
+	if err := s.Create(ctx, dup); !errors.Is(err, ErrDuplicate) {
+		t.Errorf("Create with an old trigger id: %v, want ErrDuplicate", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE requests SET status = 'bogus' WHERE id = 'pending001'`); err == nil {
+		t.Error("the upgraded table took status 'bogus'")
+	}
+	pending, err := s.Pending(ctx, now)
+	if err != nil {
+		t.Fatalf("Pending: %v", err)
+	}
+	if diff := cmp.Diff([]*Request{olds[0], olds[1]}, pending); diff != "" {
+		t.Errorf("Pending after upgrade (-want +got):\n%s", diff)
+	}
+
+	// And the old rows take the new transitions.
+	if _, err := s.Cancel(ctx, "pending001", requester, now); err != nil {
+		t.Errorf("Cancel of an old request: %v", err)
+	}
+	approvedBy("U1", 2, now)(t, s, "pending002")
+	if r, err := s.Approve(ctx, "pending002", "U2", 2, now); err != nil || r.Status != StatusApproved || len(r.Approvals) != 2 {
+		t.Errorf("second Approve of an old request = %+v, %v; want it approved twice", r, err)
+	}
+	if err := s.Finish(ctx, "pending002", StatusStale, "changed", now); err != nil {
+		t.Errorf("Finish(stale) of an old request: %v", err)
 	}
 }
 

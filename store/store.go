@@ -2,24 +2,33 @@
 //
 // A request moves through a small state machine:
 //
-//	pending ──Decide──▶ approved ──Finish──▶ done | failed
-//	   │    └─Decide──▶ denied
+//	pending ──Approve (the last one needed)──▶ approved ──Finish──▶ done | failed | stale
+//	   ├──────Deny────▶ denied
+//	   ├──────Cancel──▶ cancelled
 //	   └──────Expire──▶ expired
 //
+// A request may need approvals from several people (N of M). Approve before
+// the last one needed records the approval and leaves the request pending.
+// Decide is the older one-click approve or deny, kept until the bot has moved
+// to Approve and Deny.
+//
 // The bot may run as several replicas and Slack may deliver a click more than
-// once, so every transition is one conditional UPDATE (compare-and-set on the
+// once, so every transition is a conditional UPDATE (compare-and-set on the
 // current status) rather than a read followed by a write: whichever UPDATE
 // lands first wins, and the others get a sentinel error together with the row
-// as the winner left it.
+// as the winner left it. A transition that takes several statements (Approve)
+// starts with such an UPDATE of the request, which takes SQLite's write lock
+// and PostgreSQL's lock on the row, so that transactions on one request take
+// turns and each sees what the one before it committed.
 //
 // Every transition can also append records to the audit trail (package
 // audit) in the same transaction, so that a record exists exactly when the
 // change it describes does; see audit.go.
 //
 // SQLite is the only backend so far. The SQL sticks to what SQLite and
-// PostgreSQL share ($n placeholders, RETURNING, BIGINT times, JSON in TEXT),
-// so that a PostgreSQL backend can reuse it. The contract every backend must
-// meet is the conformance suite in conformance_test.go.
+// PostgreSQL share ($n placeholders, RETURNING, ON CONFLICT, BIGINT times,
+// JSON in TEXT), so that a PostgreSQL backend can reuse it. The contract
+// every backend must meet is the conformance suite in conformance_test.go.
 package store
 
 import (
@@ -39,19 +48,26 @@ import (
 // Status is where a request is in its life.
 type Status string
 
-// The statuses a request can have. Only pending requests can be decided, and
-// only approved ones finished; the others are final.
+// The statuses a request can have. Only pending requests can be approved,
+// denied or cancelled, and only approved ones finished; the others are
+// final.
 const (
-	// StatusPending means the request waits for an approver.
+	// StatusPending means the request waits for approvers.
 	StatusPending Status = "pending"
-	// StatusApproved means an approver said yes and the action is running.
+	// StatusApproved means enough approvers said yes and the action is
+	// running.
 	StatusApproved Status = "approved"
 	// StatusDone means the approved action succeeded.
 	StatusDone Status = "done"
 	// StatusFailed means the approved action failed.
 	StatusFailed Status = "failed"
+	// StatusStale means the identity changed between request and approval,
+	// so the approved action was not run.
+	StatusStale Status = "stale"
 	// StatusDenied means an approver said no.
 	StatusDenied Status = "denied"
+	// StatusCancelled means the requester withdrew the request.
+	StatusCancelled Status = "cancelled"
 	// StatusExpired means nobody decided in time.
 	StatusExpired Status = "expired"
 )
@@ -71,6 +87,12 @@ var (
 	ErrNotPending = errors.New("request not pending")
 	// ErrExpired means the request is still pending but its time is up.
 	ErrExpired = errors.New("request expired")
+	// ErrAlreadyApproved means the approver has approved the request
+	// before: an approval counts once per person, however often they click.
+	ErrAlreadyApproved = errors.New("already approved by this approver")
+	// ErrNotRequester means someone other than the requester tried to
+	// cancel a request.
+	ErrNotRequester = errors.New("only the requester may cancel the request")
 	// ErrDelivered means an audit record was marked delivered already,
 	// perhaps by another replica.
 	ErrDelivered = errors.New("audit record already delivered")
@@ -78,23 +100,31 @@ var (
 
 // Request is one ask for an action on an Ory identity, and its outcome.
 type Request struct {
-	ID         string            // short random id from NewID
-	TriggerID  string            // Slack trigger_id of the slash command; unique when not empty
-	Verb       string            // the action, e.g. "deactivate"
-	IdentityID string            // the Ory identity acted on
-	Args       map[string]string // verb-specific arguments (session id, credential type…)
-	Display    map[string]string // what the card shows that is not secret (masked email, state…)
-	Requester  string            // Slack user id of who asked
-	Reason     string            // why they asked
-	ChannelID  string            // channel of the approval card
-	MessageTS  string            // ts of the approval card, set once it is posted
-	Status     Status            // where the request is; see the package doc
-	Approver   string            // Slack user id of who approved or denied
-	Result     string            // what happened, in words
-	CreatedAt  time.Time         // when it was asked for
-	ExpiresAt  time.Time         // after this the request can no longer be decided
-	DecidedAt  time.Time         // zero until approved or denied
-	FinishedAt time.Time         // zero until done, failed or expired
+	ID             string            // short random id from NewID
+	TriggerID      string            // Slack trigger_id of the slash command; unique when not empty
+	Verb           string            // the action, e.g. "deactivate"
+	IdentityID     string            // the Ory identity acted on
+	Args           map[string]string // verb-specific arguments (session id, credential type…)
+	Display        map[string]string // what the card shows that is not secret (masked email, state…)
+	Requester      string            // Slack user id of who asked
+	Reason         string            // why they asked
+	ChannelID      string            // channel of the approval card
+	MessageTS      string            // ts of the approval card, set once it is posted
+	Status         Status            // where the request is; see the package doc
+	Approver       string            // Slack user id of who denied, or gave the approval that approved it
+	Approvals      []Approval        // distinct approvals so far, in the order they were recorded; nil if none
+	DecisionReason string            // why it was denied, if the approver said
+	Result         string            // what happened, in words
+	CreatedAt      time.Time         // when it was asked for
+	ExpiresAt      time.Time         // after this the request can no longer be decided
+	DecidedAt      time.Time         // zero until approved, denied or cancelled
+	FinishedAt     time.Time         // zero until done, failed, stale or expired
+}
+
+// Approval is one approver's yes to a request.
+type Approval struct {
+	Approver string    // Slack user id
+	At       time.Time // when they approved
 }
 
 // NewID returns a new random request id: 10 lowercase base32 characters,
@@ -124,16 +154,17 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// requestColumns lists the columns scanRequest expects, in its order.
+// requestColumns lists the columns of requests that scanRequest expects, in
+// its order.
 const requestColumns = `id, trigger_id, verb, identity_id, args, display,
-	requester, reason, channel_id, message_ts, status, approver, result,
-	created_at, expires_at, decided_at, finished_at`
+	requester, reason, channel_id, message_ts, status, approver, decision_reason,
+	result, created_at, expires_at, decided_at, finished_at`
 
 // Create stores r as a new pending request. It sets r.Status to
-// StatusPending, r.ID to NewID() if it is empty and r.CreatedAt to now if it
-// is zero; r.ExpiresAt must be set. If a request with the same non-empty
-// TriggerID (or the same ID) exists, Create returns ErrDuplicate and stores
-// nothing.
+// StatusPending, r.Approvals to nil, r.ID to NewID() if it is empty and
+// r.CreatedAt to now if it is zero; r.ExpiresAt must be set. If a request
+// with the same non-empty TriggerID (or the same ID) exists, Create returns
+// ErrDuplicate and stores nothing.
 //
 // Create appends recs to the audit trail in the same transaction (see
 // AppendAudit); a record without a RequestID gets r.ID.
@@ -148,6 +179,7 @@ func (s *Store) Create(ctx context.Context, r *Request, recs ...audit.Record) er
 		return fmt.Errorf("create request %s: no expiry time", r.ID)
 	}
 	r.Status = StatusPending
+	r.Approvals = nil
 	args, err := json.Marshal(r.Args)
 	if err != nil {
 		return fmt.Errorf("create request %s: encode args: %w", r.ID, err)
@@ -164,10 +196,10 @@ func (s *Store) Create(ctx context.Context, r *Request, recs ...audit.Record) er
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 			r.ID, r.TriggerID, r.Verb, r.IdentityID, string(args), string(display),
-			r.Requester, r.Reason, r.ChannelID, r.MessageTS, string(r.Status), r.Approver, r.Result,
-			r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano(), nullTime(r.DecidedAt), nullTime(r.FinishedAt))
+			r.Requester, r.Reason, r.ChannelID, r.MessageTS, string(r.Status), r.Approver, r.DecisionReason,
+			r.Result, r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano(), nullTime(r.DecidedAt), nullTime(r.FinishedAt))
 		if err != nil {
 			return err
 		}
@@ -183,7 +215,8 @@ func (s *Store) Create(ctx context.Context, r *Request, recs ...audit.Record) er
 	return nil
 }
 
-// Get returns the request with the given id, or ErrNotFound.
+// Get returns the request with the given id, with its approvals, or
+// ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (*Request, error) {
 	r, err := s.get(ctx, id)
 	if err != nil {
@@ -195,12 +228,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Request, error) {
 // get is Get without the wrapping, for methods that wrap with their own
 // operation.
 func (s *Store) get(ctx context.Context, id string) (*Request, error) {
-	r, err := scanRequest(s.db.QueryRowContext(ctx,
-		`SELECT `+requestColumns+` FROM requests WHERE id = $1`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	return r, err
+	return getRequest(ctx, s.db, id)
 }
 
 // SetMessage records where the approval card of request id was posted, so
@@ -215,8 +243,133 @@ func (s *Store) SetMessage(ctx context.Context, id, channelID, ts string) error 
 	return nil
 }
 
+// Approve records that approver approved the pending request id, and returns
+// the request as it stands afterwards. When that makes required (at least 1)
+// distinct approvals, the request becomes approved in the same transaction,
+// with Approver set to this, the last, approver and DecidedAt to now; until
+// then it stays pending while its Approvals grow.
+//
+// If it records nothing, Approve returns the request as it is together with
+// ErrNotPending (decided already, perhaps by the approval before this one),
+// ErrExpired (pending, but its time was up at now), ErrAlreadyApproved
+// (approver approved it before) or, with a nil request, ErrNotFound. Of
+// concurrent approvals of a request that needs N, exactly the Nth to be
+// recorded approves it, and the ones after it are not recorded.
+//
+// Approve appends recs to the audit trail in the same transaction when, and
+// only when, it records the approval, whether or not that approval was the
+// last one needed: the returned Status tells which.
+func (s *Store) Approve(ctx context.Context, id, approver string, required int, now time.Time, recs ...audit.Record) (*Request, error) {
+	op := "approve request " + id
+	if required < 1 {
+		return nil, fmt.Errorf("%s: %d approvals required, want at least 1", op, required)
+	}
+	r, err := s.transition(ctx, id, recs, func(tx *sql.Tx) error {
+		// This UPDATE changes nothing but takes the request's lock (see
+		// the package doc) before anything is read. Without it, on
+		// PostgreSQL, two approvals could each count only themselves and
+		// leave the request pending, or one could be recorded after
+		// another had approved the request.
+		err := updateOne(ctx, tx, `UPDATE requests SET status = status
+			WHERE id = $1 AND status = $2 AND expires_at > $3`,
+			id, string(StatusPending), now.UnixNano())
+		if err != nil {
+			return err
+		}
+		added, err := addApproval(ctx, tx, id, approver, now)
+		if err != nil {
+			return err
+		}
+		if !added {
+			return errMissed
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE requests
+			SET status = $1, approver = $2, decided_at = $3
+			WHERE id = $4 AND status = $5
+				AND (SELECT count(*) FROM approvals WHERE request_id = $4) >= $6`,
+			string(StatusApproved), approver, now.UnixNano(), id, string(StatusPending), required)
+		return err
+	})
+	if errors.Is(err, errMissed) {
+		return s.missed(ctx, op, id, func(r *Request) error {
+			if err := undecidable(r, now); err != nil {
+				return err
+			}
+			for _, a := range r.Approvals {
+				if a.Approver == approver {
+					return fmt.Errorf("%s approved it at %s: %w", approver, a.At.Format(time.RFC3339), ErrAlreadyApproved)
+				}
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return r, nil
+}
+
+// Deny denies the pending request id on behalf of approver, for reason
+// (which may be empty), and returns it denied, with DecidedAt set to now.
+// Approvals given before stay listed.
+//
+// Of any number of concurrent calls deciding one request, exactly one wins.
+// The others get the request as it is now together with ErrNotPending (it
+// was decided already; Approver says by whom), ErrExpired (it is pending but
+// its time was up at now) or ErrNotFound (with a nil request). Only the
+// winner appends recs to the audit trail, in the same transaction as the
+// decision.
+func (s *Store) Deny(ctx context.Context, id, approver, reason string, now time.Time, recs ...audit.Record) (*Request, error) {
+	op := "deny request " + id
+	r, err := s.transition(ctx, id, recs, func(tx *sql.Tx) error {
+		return updateOne(ctx, tx, `UPDATE requests
+			SET status = $1, approver = $2, decision_reason = $3, decided_at = $4
+			WHERE id = $5 AND status = $6 AND expires_at > $4`,
+			string(StatusDenied), approver, reason, now.UnixNano(), id, string(StatusPending))
+	})
+	if errors.Is(err, errMissed) {
+		return s.missed(ctx, op, id, func(r *Request) error { return undecidable(r, now) })
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return r, nil
+}
+
+// Cancel withdraws the pending request id on behalf of requester, and
+// returns it cancelled, with DecidedAt set to now. Only the requester may:
+// for anyone else Cancel returns ErrNotRequester, whatever the request's
+// status. Otherwise it returns, with the request as it is, ErrNotPending,
+// ErrExpired (its time was up at now, so there is nothing left to withdraw;
+// Expire will end it) or ErrNotFound (with a nil request). Only when it
+// cancels the request does it append recs to the audit trail, in the same
+// transaction.
+func (s *Store) Cancel(ctx context.Context, id, requester string, now time.Time, recs ...audit.Record) (*Request, error) {
+	op := "cancel request " + id
+	r, err := s.transition(ctx, id, recs, func(tx *sql.Tx) error {
+		return updateOne(ctx, tx, `UPDATE requests SET status = $1, decided_at = $2
+			WHERE id = $3 AND requester = $4 AND status = $5 AND expires_at > $2`,
+			string(StatusCancelled), now.UnixNano(), id, requester, string(StatusPending))
+	})
+	if errors.Is(err, errMissed) {
+		return s.missed(ctx, op, id, func(r *Request) error {
+			if r.Requester != requester {
+				return fmt.Errorf("%s asked for it, not %s: %w", r.Requester, requester, ErrNotRequester)
+			}
+			return undecidable(r, now)
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return r, nil
+}
+
 // Decide approves or denies (to is StatusApproved or StatusDenied) the
-// pending request id on behalf of approver, and returns it as decided.
+// pending request id on behalf of approver, and returns it as decided. An
+// approval also joins the request's Approvals. It is Approve with one
+// approval required, or Deny without a reason, and goes once the bot uses
+// those.
 //
 // Of any number of concurrent Decide calls on one request, exactly one wins.
 // The others get the request as it is now together with ErrNotPending (it
@@ -226,46 +379,32 @@ func (s *Store) SetMessage(ctx context.Context, id, channelID, ts string) error 
 // Only the winner appends recs to the audit trail, in the same transaction
 // as the decision.
 func (s *Store) Decide(ctx context.Context, id string, to Status, approver string, now time.Time, recs ...audit.Record) (*Request, error) {
+	op := "decide request " + id
 	if to != StatusApproved && to != StatusDenied {
-		return nil, fmt.Errorf("decide request %s: cannot decide to %q", id, to)
+		return nil, fmt.Errorf("%s: cannot decide to %q", op, to)
 	}
-	// One statement that checks and changes the status: a SELECT before it
-	// would let two replicas both see "pending" and both approve.
-	var r *Request
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		r, err = scanRequest(tx.QueryRowContext(ctx, `UPDATE requests
+	r, err := s.transition(ctx, id, recs, func(tx *sql.Tx) error {
+		// One statement that checks and changes the status: a SELECT before
+		// it would let two replicas both see "pending" and both approve.
+		err := updateOne(ctx, tx, `UPDATE requests
 			SET status = $1, approver = $2, decided_at = $3
-			WHERE id = $4 AND status = $5 AND expires_at > $3
-			RETURNING `+requestColumns,
-			string(to), approver, now.UnixNano(), id, string(StatusPending)))
-		if err != nil {
+			WHERE id = $4 AND status = $5 AND expires_at > $3`,
+			string(to), approver, now.UnixNano(), id, string(StatusPending))
+		if err != nil || to != StatusApproved {
 			return err
 		}
-		_, err = appendAudit(ctx, tx, recs)
+		// The approver may have approved with Approve before: then that
+		// approval stands, and this one adds nothing.
+		_, err = addApproval(ctx, tx, id, approver, now)
 		return err
 	})
-	if err == nil {
-		return r, nil
+	if errors.Is(err, errMissed) {
+		return s.missed(ctx, op, id, func(r *Request) error { return undecidable(r, now) })
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("decide request %s: %w", id, err)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-
-	// Nothing changed. Read the row to say why; it shows what the winner, if
-	// any, left, since a request that left pending never goes back.
-	r, err = s.get(ctx, id)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("decide request %s: %w", id, err)
-	case r.Status != StatusPending:
-		return r, fmt.Errorf("decide request %s: status is %s: %w", id, r.Status, ErrNotPending)
-	case !r.ExpiresAt.After(now):
-		return r, fmt.Errorf("decide request %s: expired at %s: %w", id, r.ExpiresAt.Format(time.RFC3339), ErrExpired)
-	default:
-		// Only reachable if the row appeared after the UPDATE looked for it.
-		return nil, fmt.Errorf("decide request %s: the request changed while deciding; try again", id)
-	}
+	return r, nil
 }
 
 // Expire marks the pending request id as expired if its time was up at now,
@@ -274,104 +413,231 @@ func (s *Store) Decide(ctx context.Context, id string, to Status, approver strin
 // expires the request does it append recs to the audit trail, in the same
 // transaction.
 func (s *Store) Expire(ctx context.Context, id string, now time.Time, recs ...audit.Record) (*Request, error) {
-	var r *Request
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		r, err = scanRequest(tx.QueryRowContext(ctx, `UPDATE requests
-			SET status = $1, finished_at = $2
-			WHERE id = $3 AND status = $4 AND expires_at <= $2
-			RETURNING `+requestColumns,
-			string(StatusExpired), now.UnixNano(), id, string(StatusPending)))
-		if err != nil {
-			return err
-		}
-		_, err = appendAudit(ctx, tx, recs)
-		return err
+	op := "expire request " + id
+	r, err := s.transition(ctx, id, recs, func(tx *sql.Tx) error {
+		return updateOne(ctx, tx, `UPDATE requests SET status = $1, finished_at = $2
+			WHERE id = $3 AND status = $4 AND expires_at <= $2`,
+			string(StatusExpired), now.UnixNano(), id, string(StatusPending))
 	})
-	if err == nil {
-		return r, nil
+	if errors.Is(err, errMissed) {
+		return s.missed(ctx, op, id, func(r *Request) error {
+			if r.Status == StatusPending {
+				return fmt.Errorf("not expired until %s: %w", r.ExpiresAt.Format(time.RFC3339), ErrNotPending)
+			}
+			return fmt.Errorf("status is %s: %w", r.Status, ErrNotPending)
+		})
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("expire request %s: %w", id, err)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-
-	r, err = s.get(ctx, id)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("expire request %s: %w", id, err)
-	case r.Status == StatusPending:
-		return r, fmt.Errorf("expire request %s: not expired until %s: %w", id, r.ExpiresAt.Format(time.RFC3339), ErrNotPending)
-	default:
-		return r, fmt.Errorf("expire request %s: status is %s: %w", id, r.Status, ErrNotPending)
-	}
+	return r, nil
 }
 
-// Finish records the outcome (to is StatusDone or StatusFailed) of the
-// approved request id. It returns ErrNotPending if the request is not
-// approved, for instance because it was finished already. Only when it
-// finishes the request does it append recs to the audit trail, in the same
-// transaction.
+// Finish records the outcome of the approved request id: to is StatusDone,
+// StatusFailed, or StatusStale when the action was not run because the
+// identity changed after the request was made. It returns ErrNotPending if
+// the request is not approved, for instance because it was finished
+// already. Only when it finishes the request does it append recs to the
+// audit trail, in the same transaction.
 func (s *Store) Finish(ctx context.Context, id string, to Status, result string, now time.Time, recs ...audit.Record) error {
-	if to != StatusDone && to != StatusFailed {
-		return fmt.Errorf("finish request %s: cannot finish as %q", id, to)
+	op := "finish request " + id
+	if to != StatusDone && to != StatusFailed && to != StatusStale {
+		return fmt.Errorf("%s: cannot finish as %q", op, to)
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE requests
+	_, err := s.transition(ctx, id, recs, func(tx *sql.Tx) error {
+		return updateOne(ctx, tx, `UPDATE requests
 			SET status = $1, result = $2, finished_at = $3
 			WHERE id = $4 AND status = $5`,
 			string(to), result, now.UnixNano(), id, string(StatusApproved))
+	})
+	if errors.Is(err, errMissed) {
+		_, err = s.missed(ctx, op, id, func(r *Request) error {
+			return fmt.Errorf("status is %s: %w", r.Status, ErrNotPending)
+		})
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+// Delete removes the request id, and its approvals, whatever its status. It
+// is meant for a request whose approval card could not be posted, which
+// nobody could ever decide.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// The request first, as every transaction that writes both does,
+		// so that on PostgreSQL two of them cannot wait for each other.
+		res, err := tx.ExecContext(ctx, `DELETE FROM requests WHERE id = $1`, id)
 		if err := changedOne(res, err); err != nil {
 			return err
 		}
-		_, err = appendAudit(ctx, tx, recs)
+		_, err = tx.ExecContext(ctx, `DELETE FROM approvals WHERE request_id = $1`, id)
 		return err
 	})
-	switch {
-	case err == nil:
-		return nil
-	case !errors.Is(err, ErrNotFound):
-		return fmt.Errorf("finish request %s: %w", id, err)
-	}
-	// Nothing changed: say whether the request is missing or elsewhere.
-	r, err := s.get(ctx, id)
 	if err != nil {
-		return fmt.Errorf("finish request %s: %w", id, err)
-	}
-	return fmt.Errorf("finish request %s: status is %s: %w", id, r.Status, ErrNotPending)
-}
-
-// Delete removes the request id, whatever its status. It is meant for a
-// request whose approval card could not be posted, which nobody could ever
-// decide.
-func (s *Store) Delete(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM requests WHERE id = $1`, id)
-	if err := changedOne(res, err); err != nil {
 		return fmt.Errorf("delete request %s: %w", id, err)
 	}
 	return nil
 }
 
+// Pending returns the requests that wait for approvers at now (pending and
+// not expired), oldest first, with the approvals they have so far.
+func (s *Store) Pending(ctx context.Context, now time.Time) ([]*Request, error) {
+	rs, err := listRequests(ctx, s.db, `status = $1 AND expires_at > $2`, "created_at",
+		string(StatusPending), now.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("list pending requests: %w", err)
+	}
+	return rs, nil
+}
+
 // ExpiredPending returns the pending requests whose time was up at now,
 // oldest expiry first, for a sweeper to Expire.
 func (s *Store) ExpiredPending(ctx context.Context, now time.Time) ([]*Request, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+requestColumns+` FROM requests
-		WHERE status = $1 AND expires_at <= $2
-		ORDER BY expires_at, id`,
+	rs, err := listRequests(ctx, s.db, `status = $1 AND expires_at <= $2`, "expires_at",
 		string(StatusPending), now.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("list expired requests: %w", err)
 	}
+	return rs, nil
+}
+
+// errMissed rolls back a transition whose conditional change matched no
+// row, so that the caller reads the request to say why.
+var errMissed = errors.New("conditional change matched no row")
+
+// transition runs change, the conditional writes of one transition of
+// request id, in a transaction. If change returns nil, transition appends
+// recs to the audit trail and returns the request as it then stands, all in
+// the same transaction. change returns errMissed when the transition does
+// not apply; then nothing is written.
+func (s *Store) transition(ctx context.Context, id string, recs []audit.Record, change func(tx *sql.Tx) error) (*Request, error) {
+	var r *Request
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := change(tx); err != nil {
+			return err
+		}
+		if _, err := appendAudit(ctx, tx, recs); err != nil {
+			return err
+		}
+		var err error
+		r, err = getRequest(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// updateOne runs a conditional UPDATE of one request in tx, and returns
+// errMissed if it matched no row.
+func updateOne(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	res, err := tx.ExecContext(ctx, query, args...)
+	err = changedOne(res, err)
+	if errors.Is(err, ErrNotFound) {
+		return errMissed
+	}
+	return err
+}
+
+// addApproval records in tx that approver approved request id at now, and
+// reports whether it did: it does not if approver approved it before. tx
+// must hold the request's lock, taken by updating its row, since the
+// approval's place in the order is counted.
+func addApproval(ctx context.Context, tx *sql.Tx, id, approver string, now time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO approvals (request_id, approver, seq, approved_at)
+		VALUES ($1, $2, (SELECT count(*) + 1 FROM approvals WHERE request_id = $1), $3)
+		ON CONFLICT (request_id, approver) DO NOTHING`,
+		id, approver, now.UnixNano())
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// missed returns the error of op, a transition of request id that did not
+// happen, with the request as it is now. why says what keeps the
+// transition from happening, or returns nil if nothing does any more. The
+// row shows what the winner of a race, if any, left, since a request that
+// left pending never goes back.
+func (s *Store) missed(ctx context.Context, op, id string, why func(*Request) error) (*Request, error) {
+	r, err := s.get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := why(r); err != nil {
+		return r, fmt.Errorf("%s: %w", op, err)
+	}
+	// Only reachable if the row appeared after the transition looked for it.
+	return nil, fmt.Errorf("%s: the request changed meanwhile; try again", op)
+}
+
+// undecidable says why request r cannot be decided at now, or returns nil
+// if it can: it must be pending and not expired.
+func undecidable(r *Request, now time.Time) error {
+	switch {
+	case r.Status != StatusPending:
+		return fmt.Errorf("status is %s: %w", r.Status, ErrNotPending)
+	case !r.ExpiresAt.After(now):
+		return fmt.Errorf("expired at %s: %w", r.ExpiresAt.Format(time.RFC3339), ErrExpired)
+	}
+	return nil
+}
+
+// querier is the reading that *sql.DB and *sql.Tx have in common.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// getRequest returns request id with its approvals, or ErrNotFound.
+func getRequest(ctx context.Context, q querier, id string) (*Request, error) {
+	rs, err := listRequests(ctx, q, `id = $1`, "id", id)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 {
+		return nil, ErrNotFound
+	}
+	return rs[0], nil
+}
+
+// listRequests returns the requests that match where, a condition on the
+// columns of requests with $n placeholders for args, each with its
+// approvals, ordered by the column orderBy and then by id. One statement
+// reads both, so that they agree even while another replica approves.
+func listRequests(ctx context.Context, q querier, where, orderBy string, args ...any) ([]*Request, error) {
+	// The join yields a row per approval, or one with NULLs for a request
+	// without any.
+	rows, err := q.QueryContext(ctx, `SELECT r.*, a.approver, a.approved_at
+		FROM (SELECT `+requestColumns+` FROM requests WHERE `+where+`) r
+		LEFT JOIN approvals a ON a.request_id = r.id
+		ORDER BY r.`+orderBy+`, r.id, a.seq`, args...)
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
 	var rs []*Request
 	for rows.Next() {
-		r, err := scanRequest(rows)
+		var approver sql.NullString
+		var at sql.NullInt64
+		r, err := scanRequest(rows, &approver, &at)
 		if err != nil {
-			return nil, fmt.Errorf("list expired requests: %w", err)
+			return nil, err
 		}
-		rs = append(rs, r)
+		if len(rs) == 0 || rs[len(rs)-1].ID != r.ID {
+			rs = append(rs, r)
+		}
+		if approver.Valid {
+			last := rs[len(rs)-1]
+			last.Approvals = append(last.Approvals, Approval{Approver: approver.String, At: time.Unix(0, at.Int64).UTC()})
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list expired requests: %w", err)
+		return nil, err
 	}
 	return rs, nil
 }
@@ -412,8 +678,9 @@ func changedOne(res sql.Result, err error) error {
 	return nil
 }
 
-// scanRequest reads the requestColumns of one row.
-func scanRequest(row interface{ Scan(...any) error }) (*Request, error) {
+// scanRequest reads the requestColumns of one row, and then the columns
+// after them into extra.
+func scanRequest(row interface{ Scan(...any) error }, extra ...any) (*Request, error) {
 	var (
 		r                 Request
 		status            string
@@ -421,9 +688,10 @@ func scanRequest(row interface{ Scan(...any) error }) (*Request, error) {
 		created, expires  int64
 		decided, finished sql.NullInt64
 	)
-	err := row.Scan(&r.ID, &r.TriggerID, &r.Verb, &r.IdentityID, &args, &display,
-		&r.Requester, &r.Reason, &r.ChannelID, &r.MessageTS, &status, &r.Approver, &r.Result,
-		&created, &expires, &decided, &finished)
+	dest := []any{&r.ID, &r.TriggerID, &r.Verb, &r.IdentityID, &args, &display,
+		&r.Requester, &r.Reason, &r.ChannelID, &r.MessageTS, &status, &r.Approver, &r.DecisionReason,
+		&r.Result, &created, &expires, &decided, &finished}
+	err := row.Scan(append(dest, extra...)...)
 	if err != nil {
 		return nil, err
 	}
