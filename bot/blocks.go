@@ -39,7 +39,7 @@ func cardText(r *store.Request) string {
 
 // cardBlocks renders an approval card. A pending card has Approve and Deny
 // buttons; a decided one shows the outcome in their place.
-func cardBlocks(r *store.Request, now time.Time) []slack.Block {
+func cardBlocks(r *store.Request, required int) []slack.Block {
 	title := "Approval needed: " + r.Verb
 	if r.Status != store.StatusPending {
 		title = "Request: " + r.Verb
@@ -58,6 +58,14 @@ func cardBlocks(r *store.Request, now time.Time) []slack.Block {
 		slack.NewSectionBlock(nil, fields, nil),
 	}
 	if r.Status == store.StatusPending {
+		if len(r.Approvals) > 0 {
+			who := make([]string, len(r.Approvals))
+			for i, a := range r.Approvals {
+				who[i] = "<@" + a.Approver + ">"
+			}
+			blocks = append(blocks, slack.NewSectionBlock(mrkdwn(fmt.Sprintf(":ballot_box_with_check: Approved so far by %s (%d of %d); %d more needed from other approvers.",
+				strings.Join(who, ", "), len(r.Approvals), required, required-len(r.Approvals))), nil, nil))
+		}
 		// Approving changes an account, so Slack asks the approver to confirm
 		// what they are about to do, naming the action and the identity.
 		confirm := slack.NewConfirmationBlockObject(
@@ -66,7 +74,8 @@ func cardBlocks(r *store.Request, now time.Time) []slack.Block {
 			plain("Approve"), plain("Cancel"))
 		approve := slack.NewButtonBlockElement(actionApprove, r.ID, plain("Approve")).WithStyle(slack.StylePrimary).WithConfirm(confirm)
 		deny := slack.NewButtonBlockElement(actionDeny, r.ID, plain("Deny")).WithStyle(slack.StyleDanger)
-		blocks = append(blocks, slack.NewActionBlock("decide", approve, deny))
+		cancel := slack.NewButtonBlockElement(actionCancel, r.ID, plain("Cancel request"))
+		blocks = append(blocks, slack.NewActionBlock("decide", approve, deny, cancel))
 	} else {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(outcome(r)), nil, nil))
 	}
@@ -86,8 +95,15 @@ func outcome(r *store.Request) string {
 		return fmt.Sprintf(":white_check_mark: *Done*, approved by <@%s>:\n%s", r.Approver, r.Result)
 	case store.StatusFailed:
 		return fmt.Sprintf(":x: *Failed*, approved by <@%s>:\n%s", r.Approver, r.Result)
+	case store.StatusStale:
+		return fmt.Sprintf(":warning: *Not run*, approved by <@%s>: %s", r.Approver, r.Result)
 	case store.StatusDenied:
+		if r.DecisionReason != "" {
+			return fmt.Sprintf(":no_entry_sign: *Denied* by <@%s>: %s. Nothing was changed.", r.Approver, strings.TrimSuffix(r.DecisionReason, "."))
+		}
 		return fmt.Sprintf(":no_entry_sign: *Denied* by <@%s>. Nothing was changed.", r.Approver)
+	case store.StatusCancelled:
+		return ":leftwards_arrow_with_hook: *Cancelled* by the requester. Nothing was changed."
 	case store.StatusExpired:
 		return ":hourglass: *Expired* without a decision. Nothing was changed."
 	}
@@ -146,6 +162,28 @@ func auditBlocks(rec audit.Record) []slack.Block {
 		slack.NewSectionBlock(mrkdwn(fmt.Sprintf("*%s* · `%s` request `%s`", rec.Event, rec.Verb, rec.RequestID)), nil, nil),
 		slack.NewSectionBlock(nil, fields, nil),
 		slack.NewContextBlock("", mrkdwn(fmt.Sprintf("audit #%d · hash `%s`", rec.Seq, rec.ShortHash()))),
+	}
+}
+
+// denyView is the dialog that asks an approver why they deny a request.
+func denyView(r *store.Request) slack.ModalViewRequest {
+	input := slack.NewPlainTextInputBlockElement(plain("Optional: why, for the requester and the audit trail"), denyReasonID)
+	input.Multiline = true
+	input.MaxLength = commands.MaxReasonLen
+	reason := slack.NewInputBlock(denyReasonID, plain("Reason"), nil, input)
+	reason.Optional = true
+	return slack.ModalViewRequest{
+		Type:            slack.VTModal,
+		CallbackID:      denyDialog,
+		PrivateMetadata: r.ID,
+		Title:           plain("Deny request"),
+		Submit:          plain("Deny"),
+		Close:           plain("Back"),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			slack.NewSectionBlock(mrkdwn(fmt.Sprintf("Deny `%s` on identity `%s` (request `%s`, asked by <@%s>)? Nothing will be changed in Ory.",
+				r.Verb, r.IdentityID, r.ID, r.Requester)), nil, nil),
+			reason,
+		}},
 	}
 }
 

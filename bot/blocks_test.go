@@ -72,7 +72,7 @@ func TestCardBlocks(t *testing.T) {
 	for _, s := range []store.Status{store.StatusPending, store.StatusApproved, store.StatusDone, store.StatusFailed, store.StatusDenied, store.StatusExpired} {
 		t.Run(string(s), func(t *testing.T) {
 			r := testRequest(s)
-			blocks := cardBlocks(r, r.CreatedAt)
+			blocks := cardBlocks(r, 1)
 			golden(t, "card_"+string(s), slack.Blocks{BlockSet: blocks})
 
 			b, _ := json.Marshal(blocks)
@@ -90,7 +90,7 @@ func TestCardBlocks(t *testing.T) {
 func TestPendingCardButtons(t *testing.T) {
 	r := testRequest(store.StatusPending)
 	var labels []string
-	for _, blk := range cardBlocks(r, r.CreatedAt) {
+	for _, blk := range cardBlocks(r, 1) {
 		if a, ok := blk.(*slack.ActionBlock); ok {
 			for _, e := range a.Elements.ElementSet {
 				btn := e.(*slack.ButtonBlockElement)
@@ -101,7 +101,7 @@ func TestPendingCardButtons(t *testing.T) {
 			}
 		}
 	}
-	if diff := cmp.Diff([]string{"Approve", "Deny"}, labels); diff != "" {
+	if diff := cmp.Diff([]string{"Approve", "Deny", "Cancel request"}, labels); diff != "" {
 		t.Errorf("button labels (-want +got):\n%s", diff)
 	}
 }

@@ -47,7 +47,10 @@ type Requests interface {
 	Create(ctx context.Context, r *store.Request, recs ...audit.Record) error
 	Get(ctx context.Context, id string) (*store.Request, error)
 	SetMessage(ctx context.Context, id, channelID, ts string) error
-	Decide(ctx context.Context, id string, to store.Status, approver string, now time.Time, recs ...audit.Record) (*store.Request, error)
+	Approve(ctx context.Context, id, approver string, required int, now time.Time, recs ...audit.Record) (*store.Request, error)
+	Deny(ctx context.Context, id, approver, reason string, now time.Time, recs ...audit.Record) (*store.Request, error)
+	Cancel(ctx context.Context, id, requester string, now time.Time, recs ...audit.Record) (*store.Request, error)
+	Pending(ctx context.Context, now time.Time) ([]*store.Request, error)
 	Expire(ctx context.Context, id string, now time.Time, recs ...audit.Record) (*store.Request, error)
 	Finish(ctx context.Context, id string, to store.Status, result string, now time.Time, recs ...audit.Record) error
 	Delete(ctx context.Context, id string) error
@@ -204,8 +207,12 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 		if err := sm.Ack(*evt.Request); err != nil {
 			b.log.Error("ack interaction", "err", err)
 		}
-		if cb.Type == slack.InteractionTypeBlockActions {
+		switch {
+		case cb.Type == slack.InteractionTypeBlockActions:
 			b.spawn(ctx, func(ctx context.Context) { b.click(ctx, cb) })
+		case cb.Type == slack.InteractionTypeViewSubmission && cb.View.CallbackID == denyDialog:
+			// The empty ack closes the dialog; the outcome shows on the card.
+			b.spawn(ctx, func(ctx context.Context) { b.denySubmitted(ctx, cb) })
 		}
 	case socketmode.EventTypeEventsAPI:
 		if evt.Request != nil {

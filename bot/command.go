@@ -30,6 +30,14 @@ func (b *Bot) command(sc slack.SlashCommand) (ack any, work func(context.Context
 	if msg := b.channelRefusal(sc.ChannelID); msg != "" {
 		return ephemeral(msg), nil
 	}
+	switch cmd.Verb {
+	case commands.Pending:
+		return nil, func(ctx context.Context) { b.pending(ctx, sc) }
+	case commands.Cancel:
+		return nil, func(ctx context.Context) {
+			b.cancel(ctx, sc.UserID, cmd.Target, func(ctx context.Context, text string) { b.reply(ctx, sc.ResponseURL, text) })
+		}
+	}
 	if cmd.Verb == commands.Audit {
 		if cmd.Args[0] != "verify" {
 			return ephemeral(fmt.Sprintf("I don't know `/ory audit %s`. Did you mean `/ory audit verify`?", cmd.Args[0])), nil
@@ -77,6 +85,7 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd commands.C
 	// email (never stored in clear) and the identity's state at request time.
 	p.args["email_digest"] = emailDigest(reqID, id.Email)
 	p.args["fingerprint"] = id.Fingerprint
+	p.args["credentials"] = strings.Join(id.CredentialTypes, ",")
 	now := b.cfg.Now()
 	req := &store.Request{
 		ID:         reqID,
@@ -101,7 +110,7 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd commands.C
 		b.reply(ctx, sc.ResponseURL, b.describe(err, "create request", log))
 		return
 	}
-	blocks := cardBlocks(req, b.cfg.Now())
+	blocks := cardBlocks(req, b.required(req.Verb))
 	_, ts, err := b.api.PostMessageContext(ctx, sc.ChannelID,
 		slack.MsgOptionText(cardText(req), false), slack.MsgOptionBlocks(blocks...))
 	if err != nil {

@@ -124,6 +124,8 @@ func parseWords(pe *commands.ParseError) string {
 		return fmt.Sprintf("`%s` is neither an identity id (a UUID such as `8f3c2a1e-5b6d-4c7e-9f00-1a2b3c4d5e6f`) nor an email address.", pe.Value) + usage
 	case errors.Is(pe.Err, commands.ErrBadSessionID):
 		return fmt.Sprintf("`%s` is not a session id: session ids are UUIDs. `/ory sessions <identity>` lists them.", pe.Value) + usage
+	case errors.Is(pe.Err, commands.ErrBadRequestID):
+		return fmt.Sprintf("`%s` is not a request id: request ids are ten letters and digits, shown on each card and by `/ory pending`.", pe.Value) + usage
 	case errors.Is(pe.Err, commands.ErrMissingArgs):
 		return "Some arguments are missing." + usage
 	case errors.Is(pe.Err, commands.ErrExtraArgs):

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/slack-go/slack"
 
 	"github.com/orybot/orybot/audit"
 	"github.com/orybot/orybot/commands"
+	"github.com/orybot/orybot/store"
 )
 
 // maxSessionsShown keeps a sessions answer well inside Slack's message size.
@@ -81,4 +83,58 @@ func (b *Bot) verifyAudit(ctx context.Context, sc slack.SlashCommand) {
 		b.reply(ctx, sc.ResponseURL, fmt.Sprintf(":white_check_mark: The audit trail verifies: %d records, the last with hash `%s`. "+
 			"It should match the newest record in <#%s>.", last.Seq, orDash(last.ShortHash()), b.cfg.AuditChannel))
 	}
+}
+
+// maxPendingShown keeps /ory pending within one message.
+const maxPendingShown = 25
+
+// pending lists the open requests the user may act on: approve or deny as
+// an approver, or cancel as the requester.
+func (b *Bot) pending(ctx context.Context, sc slack.SlashCommand) {
+	log := b.log.With("cmd", "pending", "requester", sc.UserID)
+	if !b.allowed(ctx, sc, log) {
+		return
+	}
+	reqs, err := b.requests.Pending(ctx, b.cfg.Now())
+	if err != nil {
+		b.reply(ctx, sc.ResponseURL, b.describe(err, "list pending requests", log))
+		return
+	}
+	approver, err := b.approvers.contains(ctx, sc.UserID)
+	if err != nil {
+		b.reply(ctx, sc.ResponseURL, b.describe(err, "check approvers", log))
+		return
+	}
+	var lines []string
+	for _, r := range reqs {
+		var role string
+		switch {
+		case r.Requester == sc.UserID:
+			role = "yours; you may cancel it"
+		case approver && !slices.ContainsFunc(r.Approvals, func(a store.Approval) bool { return a.Approver == sc.UserID }):
+			role = fmt.Sprintf("asked by <@%s>; %d of %d approvals", r.Requester, len(r.Approvals), b.required(r.Verb))
+		default:
+			continue
+		}
+		if len(lines) == maxPendingShown {
+			lines = append(lines, "…and more; decide some of these first.")
+			break
+		}
+		lines = append(lines, fmt.Sprintf("• `%s` `%s` on `%s` (%s), expires %s · %s",
+			r.ID, r.Verb, r.IdentityID, role, slackDate(r.ExpiresAt), cardLink(r)))
+	}
+	if len(lines) == 0 {
+		b.reply(ctx, sc.ResponseURL, "No open requests that you can act on.")
+		return
+	}
+	b.reply(ctx, sc.ResponseURL, "*Open requests you can act on:*\n"+strings.Join(lines, "\n"))
+}
+
+// cardLink links to a request's card. Slack redirects /archives links to
+// the workspace of whoever opens them, so no API call is needed.
+func cardLink(r *store.Request) string {
+	if r.MessageTS == "" {
+		return "<#" + r.ChannelID + ">"
+	}
+	return fmt.Sprintf("<https://slack.com/archives/%s/p%s|open the card>", r.ChannelID, strings.ReplaceAll(r.MessageTS, ".", ""))
 }

@@ -29,6 +29,8 @@ const (
 	DeleteCredential Verb = "delete-credential"
 	Reset2FA         Verb = "reset-2fa"
 	Audit            Verb = "audit"
+	Cancel           Verb = "cancel"
+	Pending          Verb = "pending"
 )
 
 // Target says what the first argument of a verb names.
@@ -39,6 +41,7 @@ const (
 	NoArg    Target = iota // the verb takes no target
 	Identity               // an identity id or email
 	Session                // a session id
+	Request                // an approval request id
 )
 
 // Spec describes one verb: how it is written and what it does.
@@ -90,6 +93,11 @@ func Specs() []Spec {
 		{Verb: Reset2FA, Usage: who + " -- <reason>", Target: Identity, Changing: true,
 			Summary: "Remove every second factor (totp, lookup_secret, webauthn) the identity has.",
 			Example: "reset-2fa alice@example.com -- lost phone and backup codes"},
+		{Verb: Pending, Summary: "List the open requests you may approve, deny or cancel, with a link to each card.",
+			Example: "pending"},
+		{Verb: Cancel, Usage: "<request-id>", Target: Request,
+			Summary: "Withdraw a request you made that is still pending.",
+			Example: "cancel k3x7q2m4ab"},
 		{Verb: Audit, Usage: "verify", MinArgs: 1, MaxArgs: 1,
 			Summary: "Check the audit trail's hash chain. Only you see the answer.",
 			Example: "audit verify"},
@@ -105,6 +113,7 @@ const (
 	NoTarget TargetKind = iota
 	ByID
 	ByEmail
+	ByRequestID
 )
 
 // Command is a parsed slash command.
@@ -123,6 +132,7 @@ var (
 	ErrMissingTarget  = errors.New("missing identity")
 	ErrBadTarget      = errors.New("not an identity id or email")
 	ErrBadSessionID   = errors.New("not a session id")
+	ErrBadRequestID   = errors.New("not a request id")
 	ErrMissingArgs    = errors.New("missing arguments")
 	ErrExtraArgs      = errors.New("unexpected arguments")
 	ErrReasonRequired = errors.New("reason required")
@@ -161,6 +171,10 @@ func Lookup(v Verb) (Spec, bool) {
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
+// requestRE matches the request ids the store makes: ten characters of
+// lower-case base32, as shown on every card.
+var requestRE = regexp.MustCompile(`^[a-z2-7]{10}$`)
+
 // IsUUID reports whether s is a UUID in its canonical text form.
 func IsUUID(s string) bool { return uuidRE.MatchString(s) }
 
@@ -187,8 +201,17 @@ func Parse(text string) (Command, error) {
 		if len(args) == 0 {
 			return Command{}, &ParseError{Err: ErrMissingTarget, Verb: verb}
 		}
+		if spec.Target == Request {
+			if !requestRE.MatchString(strings.ToLower(args[0])) {
+				return Command{}, &ParseError{Err: ErrBadRequestID, Verb: verb, Value: args[0]}
+			}
+			args[0] = strings.ToLower(args[0])
+		}
 		cmd.Target = unwrapMailto(args[0])
 		cmd.TargetKind = targetKind(cmd.Target)
+		if spec.Target == Request {
+			cmd.TargetKind = ByRequestID
+		}
 		if spec.Target == Session && cmd.TargetKind != ByID {
 			return Command{}, &ParseError{Err: ErrBadSessionID, Verb: verb, Value: args[0]}
 		}

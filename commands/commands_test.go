@@ -29,6 +29,8 @@ func TestParse(t *testing.T) {
 			text: "deactivate " + testUUID + " -- phished",
 			want: Command{Verb: Deactivate, Target: testUUID, TargetKind: ByID, Reason: "phished"},
 		},
+		{name: "pending", text: "pending", want: Command{Verb: Pending}},
+		{name: "cancel a request", text: "cancel K3X7Q2M4AB", want: Command{Verb: Cancel, Target: "k3x7q2m4ab", TargetKind: ByRequestID}},
 		{name: "show needs no reason", text: "show " + testEmail, want: Command{Verb: Show, Target: testEmail, TargetKind: ByEmail}},
 		{name: "sessions by id", text: "sessions " + testUUID, want: Command{Verb: Sessions, Target: testUUID, TargetKind: ByID}},
 		{
@@ -139,6 +141,8 @@ func TestParseErrors(t *testing.T) {
 		{name: "help takes no args", text: "help deactivate", want: ParseError{Err: ErrExtraArgs, Verb: Help, Value: "deactivate"}},
 		{name: "reason glued to separator", text: "deactivate " + testEmail + " --phished", want: ParseError{Err: ErrExtraArgs, Verb: Deactivate, Value: "--phished"}},
 		{name: "no reason", text: "deactivate " + testEmail, want: ParseError{Err: ErrReasonRequired, Verb: Deactivate}},
+		{name: "cancel needs a request id", text: "cancel " + testUUID, want: ParseError{Err: ErrBadRequestID, Verb: Cancel, Value: testUUID}},
+		{name: "cancel needs an argument", text: "cancel", want: ParseError{Err: ErrMissingTarget, Verb: Cancel}},
 		{name: "session verb needs a session id", text: "revoke-session " + testEmail + " -- x", want: ParseError{Err: ErrBadSessionID, Verb: RevokeSession, Value: testEmail}},
 		{name: "delete-credential needs a type", text: "delete-credential " + testEmail + " -- x", want: ParseError{Err: ErrMissingArgs, Verb: DeleteCredential}},
 		{name: "delete-credential takes at most two", text: "delete-credential " + testEmail + " oidc google extra -- x", want: ParseError{Err: ErrExtraArgs, Verb: DeleteCredential, Value: "extra"}},
@@ -291,6 +295,10 @@ func FuzzParse(f *testing.F) {
 		case ByEmail:
 			if !strings.Contains(cmd.Target, "@") || strings.ContainsFunc(cmd.Target, unicode.IsSpace) {
 				t.Fatalf("Parse(%q) ByEmail target %q is not an address", text, cmd.Target)
+			}
+		case ByRequestID:
+			if spec.Target != Request || !requestRE.MatchString(cmd.Target) {
+				t.Fatalf("Parse(%q) request id %q is not a request id", text, cmd.Target)
 			}
 		case NoTarget:
 			if spec.Target != NoArg || cmd.Target != "" {

@@ -36,7 +36,9 @@ type Config struct {
 	DatabaseURL       string
 	RequestTTL        time.Duration
 	RecoveryTTL       time.Duration
-	LogLevel          string
+	// GroupCacheTTL is how long user-group members are cached.
+	GroupCacheTTL time.Duration
+	LogLevel      string
 }
 
 // env is the raw environment. Every field is a string so that envconfig
@@ -58,6 +60,7 @@ type env struct {
 	DatabaseURL   string `envconfig:"ORYBOT_DATABASE_URL"`
 	RequestTTL    string `envconfig:"ORYBOT_REQUEST_TTL"`
 	RecoveryTTL   string `envconfig:"ORYBOT_RECOVERY_TTL"`
+	GroupCacheTTL string `envconfig:"ORYBOT_GROUP_CACHE_TTL"`
 	LogLevel      string `envconfig:"ORYBOT_LOG_LEVEL"`
 }
 
@@ -66,7 +69,10 @@ const (
 	DefaultDatabaseURL = "orybot.db"
 	DefaultRequestTTL  = time.Hour
 	DefaultRecoveryTTL = time.Hour
-	DefaultLogLevel    = "info"
+	// DefaultGroupCacheTTL keeps usergroups.users.list (about 20 calls a
+	// minute) well inside its rate limit.
+	DefaultGroupCacheTTL = 5 * time.Minute
+	DefaultLogLevel      = "info"
 )
 
 // Load reads the configuration from the process environment and validates
@@ -90,6 +96,7 @@ func Load() (Config, error) {
 		DatabaseURL:   cmp.Or(strings.TrimSpace(e.DatabaseURL), DefaultDatabaseURL),
 		RequestTTL:    DefaultRequestTTL,
 		RecoveryTTL:   DefaultRecoveryTTL,
+		GroupCacheTTL: DefaultGroupCacheTTL,
 		LogLevel:      strings.ToLower(cmp.Or(strings.TrimSpace(e.LogLevel), DefaultLogLevel)),
 	}
 	c.Approvers = list(e.Approvers)
@@ -119,6 +126,7 @@ func Load() (Config, error) {
 	}
 	duration("ORYBOT_REQUEST_TTL", e.RequestTTL, &c.RequestTTL)
 	duration("ORYBOT_RECOVERY_TTL", e.RecoveryTTL, &c.RecoveryTTL)
+	duration("ORYBOT_GROUP_CACHE_TTL", e.GroupCacheTTL, &c.GroupCacheTTL)
 	errs = append(errs, c.validate()...)
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
@@ -156,7 +164,7 @@ func expects(key string) string {
 		return "optional: verb:count pairs such as lockout:2,recovery:1, for changing verbs and counts from 1 to 10"
 	case "ORYBOT_DATABASE_URL":
 		return "a SQLite file path such as orybot.db"
-	case "ORYBOT_REQUEST_TTL", "ORYBOT_RECOVERY_TTL":
+	case "ORYBOT_REQUEST_TTL", "ORYBOT_RECOVERY_TTL", "ORYBOT_GROUP_CACHE_TTL":
 		return "a positive Go duration such as 30m or 1h"
 	case "ORYBOT_LOG_LEVEL":
 		return "one of debug, info, warn, error"

@@ -30,6 +30,7 @@ var keys = []string{
 	"ORYBOT_REQUESTERS",
 	"ORYBOT_CHANNELS",
 	"ORYBOT_APPROVALS_REQUIRED",
+	"ORYBOT_GROUP_CACHE_TTL",
 }
 
 // Distinctive secret values, so that a leak into an error is easy to spot.
@@ -129,6 +130,7 @@ func TestLoad(t *testing.T) {
 				DatabaseURL:   "orybot.db",
 				RequestTTL:    time.Hour,
 				RecoveryTTL:   time.Hour,
+				GroupCacheTTL: 5 * time.Minute,
 				LogLevel:      "info",
 			},
 		},
@@ -161,6 +163,7 @@ func TestLoad(t *testing.T) {
 				DatabaseURL:       "/var/lib/orybot/orybot.db",
 				RequestTTL:        30 * time.Minute,
 				RecoveryTTL:       15 * time.Minute,
+				GroupCacheTTL:     5 * time.Minute,
 				Requesters:        []string{"U0REQ1", "S0GRP1"},
 				Channels:          []string{"C0OPS1", "G0SEC1"},
 				ApprovalsRequired: map[string]int{"lockout": 2, "recovery": 1},
@@ -181,6 +184,7 @@ func TestLoad(t *testing.T) {
 				DatabaseURL:   "orybot.db",
 				RequestTTL:    time.Hour,
 				RecoveryTTL:   time.Hour,
+				GroupCacheTTL: 5 * time.Minute,
 				LogLevel:      "info",
 			},
 		},
@@ -196,6 +200,7 @@ func TestLoad(t *testing.T) {
 				DatabaseURL:   "orybot.db",
 				RequestTTL:    time.Hour,
 				RecoveryTTL:   time.Hour,
+				GroupCacheTTL: 5 * time.Minute,
 				LogLevel:      "info",
 			},
 		},
@@ -212,6 +217,7 @@ func TestLoad(t *testing.T) {
 				DatabaseURL:   "orybot.db",
 				RequestTTL:    time.Hour,
 				RecoveryTTL:   time.Hour,
+				GroupCacheTTL: 5 * time.Minute,
 				LogLevel:      "info",
 			},
 		},

@@ -123,7 +123,7 @@ func TestAuditVerifyEndToEnd(t *testing.T) {
 	env, _ := h.command(t, requester, opsChan, "audit verify")
 	contains(t, "verify reply", h.response(t, env, 1), "verifies: 4 records")
 
-	db, err := sql.Open("sqlite", h.dbPath)
+	db, err := sql.Open("sqlite", "file:"+h.dbPath+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,6 +99,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Approvers:    cfg.Approvers,
 		RequestTTL:   cfg.RequestTTL,
 		RecoveryTTL:  cfg.RecoveryTTL,
+
+		Requesters:        cfg.Requesters,
+		Channels:          cfg.Channels,
+		ApprovalsRequired: cfg.ApprovalsRequired,
+		GroupCacheTTL:     cfg.GroupCacheTTL,
 	})
 	err = b.Run(ctx)
 	logger.Info("stopped")

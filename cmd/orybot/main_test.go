@@ -315,6 +315,37 @@ func (h *harness) click(t *testing.T, user string, card slacktest.Message, actio
 	return env
 }
 
+// deny clicks Deny, which opens a dialog, and submits it with reason.
+func (h *harness) deny(t *testing.T, user string, card slacktest.Message, id, reason string) {
+	t.Helper()
+	before := len(h.slack.Views())
+	h.click(t, user, card, "deny", id)
+	if err := h.slack.WaitFor(ctxT(t), func() bool { return len(h.slack.Views()) > before }); err != nil {
+		t.Fatalf("Deny opened no dialog")
+	}
+	v := h.slack.Views()[before]
+	var view struct {
+		CallbackID      string `json:"callback_id"`
+		PrivateMetadata string `json:"private_metadata"`
+	}
+	if err := json.Unmarshal(v.View, &view); err != nil {
+		t.Fatal(err)
+	}
+	if view.PrivateMetadata != id {
+		t.Fatalf("deny dialog is for request %q, want %q", view.PrivateMetadata, id)
+	}
+	env, err := h.slack.ViewSubmission(ctxT(t), slacktest.ViewSubmission{
+		User: user, ViewID: v.ID, CallbackID: view.CallbackID, PrivateMetadata: view.PrivateMetadata,
+		Values: map[string]map[string]string{"reason": {"reason": reason}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.WaitAck(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitCard waits until the request's card contains want.
 func (h *harness) waitCard(t *testing.T, id, want string) slacktest.Message {
 	t.Helper()
@@ -582,13 +613,25 @@ func TestDeactivateEndToEnd(t *testing.T) {
 		reqID, card := h.request(t, "deactivate "+id+" -- false alarm?")
 		_ = email
 		patches := h.proxy.patches.Load()
-		h.click(t, approver1, card, "deny", reqID)
+		h.deny(t, approver1, card, reqID, "checked with the user: it was them")
 		card = h.waitCard(t, reqID, "Denied")
 		if hasButtons(card) {
 			t.Errorf("denied card still has buttons")
 		}
-		contains(t, "denied card", string(card.Blocks), "<@"+approver1+">")
-		contains(t, "audit record", h.waitAudit(t, reqID), "denied", "<@"+approver1+">", "false alarm?")
+		contains(t, "denied card", string(card.Blocks), "<@"+approver1+">", "checked with the user: it was them")
+		contains(t, "audit record", h.waitAudit(t, reqID), "denied", "<@"+approver1+">", "false alarm?", "checked with the user: it was them")
+		// The requester hears of it without watching the channel.
+		err := h.slack.WaitFor(ctxT(t), func() bool {
+			for _, m := range h.slack.Messages(requester) {
+				if strings.Contains(m.Text, reqID) && strings.Contains(m.Text, "checked with the user") {
+					return true
+				}
+			}
+			return false
+		})
+		if err != nil {
+			t.Errorf("requester was not told of the denial and its reason")
+		}
 		if got := h.state(t, id); got != "active" {
 			t.Errorf("state after deny = %q, want active", got)
 		}

@@ -105,6 +105,7 @@ type Server struct {
 	planUpgrade   bool
 	messages      []*Message
 	ephemerals    []Ephemeral
+	views         []View
 	responseURLs  map[string]bool
 	responsePosts []ResponsePost
 }
@@ -325,6 +326,20 @@ func (s *Server) Messages(channel string) []Message {
 		}
 	}
 	return out
+}
+
+// View is a modal opened with views.open.
+type View struct {
+	ID        string
+	TriggerID string
+	View      json.RawMessage // the view as sent
+}
+
+// Views returns the modals opened so far, in order.
+func (s *Server) Views() []View {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.views)
 }
 
 // Ephemeral is a message posted with chat.postEphemeral.

@@ -441,3 +441,51 @@ func or(s, fallback string) string {
 	}
 	return fallback
 }
+
+// ViewSubmission describes a user submitting a modal.
+type ViewSubmission struct {
+	User            string // user ID
+	UserName        string // default: the name given to SetUser, else User lowercased
+	ViewID          string // the id views.open answered, see Views
+	CallbackID      string
+	PrivateMetadata string
+	// Values maps block id → action id → the text the user entered, as in
+	// view.state.values of Slack's payload (plain_text_input elements).
+	Values map[string]map[string]string
+}
+
+// ViewSubmission sends an interactive envelope with a view_submission
+// payload, as Slack does when the user presses a modal's submit button.
+func (s *Server) ViewSubmission(ctx context.Context, v ViewSubmission) (*Envelope, error) {
+	env := &Envelope{Type: "interactive"}
+	_, env.TriggerID = s.newResponseURL()
+	values := map[string]any{}
+	for block, actions := range v.Values {
+		m := map[string]any{}
+		for action, text := range actions {
+			m[action] = map[string]any{"type": "plain_text_input", "value": text}
+		}
+		values[block] = m
+	}
+	userName := or(v.UserName, s.userName(v.User))
+	raw, err := json.Marshal(map[string]any{
+		"type":       "view_submission",
+		"token":      "verification-token",
+		"api_app_id": AppID,
+		"team":       map[string]any{"id": TeamID, "domain": "orybot-test"},
+		"user":       map[string]any{"id": v.User, "username": userName, "name": userName, "team_id": TeamID},
+		"trigger_id": env.TriggerID,
+		"view": map[string]any{
+			"id":               v.ViewID,
+			"type":             "modal",
+			"callback_id":      v.CallbackID,
+			"private_metadata": v.PrivateMetadata,
+			"state":            map[string]any{"values": values},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	env.Payload = raw
+	return s.send(ctx, env)
+}

@@ -216,6 +216,19 @@ func (s *Server) answer(method, token string, p url.Values) obj {
 			"id": p.Get("user"), "team_id": TeamID, "name": u.name, "real_name": u.name,
 			"profile": obj{"email": u.email, "real_name": u.name, "display_name": u.name},
 		}}
+	case "views.open":
+		if p.Get("trigger_id") == "" {
+			return failure("invalid_trigger_id")
+		}
+		if !json.Valid([]byte(p.Get("view"))) {
+			return failure("invalid_arguments")
+		}
+		v := View{ID: fmt.Sprintf("V%06d", s.nextLocked()), TriggerID: p.Get("trigger_id"), View: json.RawMessage(p.Get("view"))}
+		s.views = append(s.views, v)
+		var view obj
+		_ = json.Unmarshal(v.View, &view)
+		view["id"] = v.ID
+		return obj{"ok": true, "view": view}
 	case "conversations.info":
 		ch := p.Get("channel")
 		if ch == "" {
