@@ -53,7 +53,6 @@ type Requests interface {
 	Pending(ctx context.Context, now time.Time) ([]*store.Request, error)
 	Expire(ctx context.Context, id string, now time.Time, recs ...audit.Record) (*store.Request, error)
 	Finish(ctx context.Context, id string, to store.Status, result string, now time.Time, recs ...audit.Record) error
-	Delete(ctx context.Context, id string) error
 	ExpiredPending(ctx context.Context, now time.Time) ([]*store.Request, error)
 }
 

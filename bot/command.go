@@ -101,7 +101,8 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd commands.C
 		ExpiresAt:  now.Add(b.cfg.RequestTTL),
 	}
 	log = log.With("request_id", req.ID, "identity_id", id.ID)
-	if err := b.requests.Create(ctx, req); err != nil {
+	// The request and its "requested" audit record are committed together.
+	if err := b.requests.Create(ctx, req, b.record(req, audit.Requested, "", "", p.effect)); err != nil {
 		if errors.Is(err, store.ErrDuplicate) {
 			// Slack redelivered the command; the first delivery made the request.
 			log.Info("ignored a redelivered slash command")
@@ -114,9 +115,12 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd commands.C
 	_, ts, err := b.api.PostMessageContext(ctx, sc.ChannelID,
 		slack.MsgOptionText(cardText(req), false), slack.MsgOptionBlocks(blocks...))
 	if err != nil {
-		if derr := b.requests.Delete(ctx, req.ID); derr != nil {
-			log.Error("delete request whose card was not posted", "err", derr)
+		// Without a card nobody can approve it: withdraw it, on the record.
+		why := "the approval card could not be posted: " + slackErrorName(err)
+		if _, cerr := b.requests.Cancel(ctx, req.ID, req.Requester, b.cfg.Now(), b.record(req, audit.Cancelled, "", "", why)); cerr != nil {
+			log.Error("withdraw request whose card was not posted", "err", cerr)
 		}
+		b.kickDelivery()
 		if isNotInChannel(err) {
 			log.Info("bot is not in the channel", "channel", sc.ChannelID)
 			b.reply(ctx, sc.ResponseURL, "I can't post the approval request here because I'm not a member of this channel. "+
@@ -130,9 +134,6 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd commands.C
 		// The card is up and its buttons carry the request id, so clicks
 		// still work; only the in-place card update would fall back.
 		log.Error("store card timestamp", "err", err)
-	}
-	if _, err := b.requests.AppendAudit(ctx, b.record(req, audit.Requested, "", "", p.effect)); err != nil {
-		log.Error("record request in audit trail", "err", err)
 	}
 	b.kickDelivery()
 	log.Info("request waiting for approval")

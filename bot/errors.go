@@ -138,10 +138,19 @@ func parseWords(pe *commands.ParseError) string {
 	return "I couldn't read that command." + usage
 }
 
+// slackErrorName names a Slack failure in a word or two, for records.
 func slackErrorName(err error) string {
 	var se slack.SlackErrorResponse
 	if errors.As(err, &se) {
 		return se.Err
+	}
+	var sc slack.StatusCodeError
+	if errors.As(err, &sc) {
+		return sc.Status
+	}
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		return "rate limited"
 	}
 	return "network error"
 }
