@@ -13,6 +13,8 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/orybot/orybot/audit"
+	"github.com/orybot/orybot/commands"
+	"github.com/orybot/orybot/ory"
 	"github.com/orybot/orybot/store"
 )
 
@@ -56,10 +58,14 @@ func testRequest(status store.Status) *store.Request {
 		CreatedAt:  created,
 		ExpiresAt:  created.Add(time.Hour),
 	}
-	if status != store.StatusPending && status != store.StatusExpired {
+	if status != store.StatusPending && status != store.StatusExpired && status != store.StatusCancelled {
 		r.Approver = "UAPP"
 	}
 	switch status {
+	case store.StatusDenied:
+		r.DecisionReason = "checked with the user: it was them"
+	case store.StatusStale:
+		r.Result = "The identity changed after the request was made: its email changed. Nothing was done; ask for a new request if it is still needed."
 	case store.StatusDone:
 		r.Result = "identity is now inactive"
 	case store.StatusFailed:
@@ -69,7 +75,8 @@ func testRequest(status store.Status) *store.Request {
 }
 
 func TestCardBlocks(t *testing.T) {
-	for _, s := range []store.Status{store.StatusPending, store.StatusApproved, store.StatusDone, store.StatusFailed, store.StatusDenied, store.StatusExpired} {
+	for _, s := range []store.Status{store.StatusPending, store.StatusApproved, store.StatusDone, store.StatusFailed,
+		store.StatusDenied, store.StatusExpired, store.StatusStale, store.StatusCancelled} {
 		t.Run(string(s), func(t *testing.T) {
 			r := testRequest(s)
 			blocks := cardBlocks(r, 1)
@@ -80,7 +87,7 @@ func TestCardBlocks(t *testing.T) {
 			if hasButtons != (s == store.StatusPending) {
 				t.Errorf("status %s: buttons shown = %v, want %v", s, hasButtons, s == store.StatusPending)
 			}
-			if s != store.StatusPending && s != store.StatusExpired && !strings.Contains(string(b), "@UAPP") {
+			if r.Approver != "" && !strings.Contains(string(b), "@UAPP") {
 				t.Errorf("status %s: card does not name the approver", s)
 			}
 		})
@@ -148,4 +155,64 @@ func TestMaskEmail(t *testing.T) {
 			t.Errorf("maskEmail(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestPendingCardPerVerb renders the approval card of every changing verb
+// through the same check that runs before a real card is posted, so that
+// each card says what approval will do to whom.
+func TestPendingCardPerVerb(t *testing.T) {
+	const (
+		identityID = "8f3c2a1e-5b6d-4c7e-9f00-1a2b3c4d5e6f"
+		sessionID  = "5f1c0d9e-2b7a-4c3d-8e9f-0a1b2c3d4e5f"
+	)
+	at := time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC)
+	identity := ory.Identity{ID: identityID, State: "active", Email: "alice@example.com",
+		CredentialTypes: []string{"lookup_secret", "oidc", "password", "totp"},
+		Identifiers:     map[string][]string{"oidc": {"google:1234"}}}
+	o := &fakeOry{
+		identity: func(string) (ory.Identity, error) { return identity, nil },
+		byEmail:  func(string) (ory.Identity, error) { return identity, nil },
+		sessions: []ory.Session{{ID: sessionID, IdentityID: identityID, Active: true, AuthenticatedAt: at,
+			ExpiresAt: at.Add(24 * time.Hour), AAL: "aal1", UserAgent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15"}},
+	}
+	b := New(testLogger(t), nil, o, nil, Config{RecoveryTTL: 30 * time.Minute})
+	for _, text := range []string{
+		"deactivate alice@example.com -- phished",
+		"activate alice@example.com -- recovered",
+		"lockout alice@example.com -- takeover",
+		"revoke-session " + sessionID + " -- unknown device",
+		"revoke-sessions alice@example.com -- password leaked",
+		"recovery alice@example.com -- locked out",
+		"recovery-code alice@example.com -- locked out",
+		"delete-credential alice@example.com totp -- lost phone",
+		"delete-credential alice@example.com oidc google:1234 -- unlink",
+		"reset-2fa alice@example.com -- lost phone",
+	} {
+		cmd, err := commands.Parse(text)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", text, err)
+		}
+		name := string(cmd.Verb)
+		if len(cmd.Args) > 1 {
+			name += "_" + cmd.Args[0]
+		}
+		t.Run(name, func(t *testing.T) {
+			p, err := b.check(t.Context(), cmd)
+			if err != nil {
+				t.Fatalf("check(%q): %v", text, err)
+			}
+			r := testRequest(store.StatusPending)
+			r.Verb, r.Reason, r.Args = string(cmd.Verb), cmd.Reason, p.args
+			r.Display = map[string]string{"email": maskEmail(p.identity.Email), "state": p.identity.State, "effect": p.effect}
+			golden(t, "card_pending_"+name, slack.Blocks{BlockSet: cardBlocks(r, 1)})
+		})
+	}
+}
+
+func TestDenyDialog(t *testing.T) {
+	v := denyView(testRequest(store.StatusPending))
+	if v.PrivateMetadata != "abcd2345ef" || v.CallbackID != denyDialog {
+		t.Errorf("dialog carries request %q and callback %q, want abcd2345ef and %s", v.PrivateMetadata, v.CallbackID, denyDialog)
+	}
+	golden(t, "deny_dialog", v)
 }

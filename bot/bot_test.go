@@ -23,6 +23,7 @@ import (
 type fakeOry struct {
 	identity func(id string) (ory.Identity, error)
 	byEmail  func(email string) (ory.Identity, error)
+	sessions []ory.Session // answers Sessions and Session when not nil
 	calls    chan string
 }
 
@@ -53,10 +54,18 @@ func (f *fakeOry) IdentityByEmail(_ context.Context, email string) (ory.Identity
 }
 
 func (f *fakeOry) Sessions(context.Context, string, bool) ([]ory.Session, error) {
-	return nil, errUnset
+	if f.sessions == nil {
+		return nil, errUnset
+	}
+	return f.sessions, nil
 }
-func (f *fakeOry) Session(context.Context, string) (ory.Session, error) {
-	return ory.Session{}, errUnset
+func (f *fakeOry) Session(_ context.Context, id string) (ory.Session, error) {
+	for _, s := range f.sessions {
+		if s.ID == id {
+			return s, nil
+		}
+	}
+	return ory.Session{}, ory.ErrNotFound
 }
 func (f *fakeOry) SetState(context.Context, string, string) (ory.Identity, error) {
 	return ory.Identity{}, errUnset
