@@ -70,11 +70,6 @@ func testTransitions(t *testing.T, newStore func(t *testing.T) *Store) {
 			return s.Cancel(ctx, id, who, at)
 		}
 	}
-	decide := func(to Status, approver string, at time.Time) func(context.Context, *Store, string) (*Request, error) {
-		return func(ctx context.Context, s *Store, id string) (*Request, error) {
-			return s.Decide(ctx, id, to, approver, at)
-		}
-	}
 
 	for _, tc := range []struct {
 		name    string
@@ -341,39 +336,26 @@ func testTransitions(t *testing.T, newStore func(t *testing.T) *Store) {
 			wantErr: ErrNotFound,
 		},
 
-		// Decide keeps Approvals in step while the bot still calls it.
+		// A one-click approval (one required) of a request that already
+		// has approvals counts them, and each approver once.
 		{
-			name:          "decide approve",
-			act:           decide(StatusApproved, "U1", now),
-			wantStatus:    StatusApproved,
-			wantApprover:  "U1",
+			// The approval stands and is not counted again, so the request
+			// stays pending however few approvals the click needs.
+			name:          "approve one required after own approval",
+			setup:         []setupStep{approvedBy("U1", 2, now)},
+			act:           approve("U1", 1, later),
+			wantErr:       ErrAlreadyApproved,
+			wantStatus:    StatusPending,
 			wantApprovals: []Approval{{"U1", now}},
-			wantDecidedAt: now,
 		},
 		{
-			name:          "decide approve after own approval",
+			name:          "approve one required after another approval",
 			setup:         []setupStep{approvedBy("U1", 2, now)},
-			act:           decide(StatusApproved, "U1", later),
-			wantStatus:    StatusApproved,
-			wantApprover:  "U1",
-			wantApprovals: []Approval{{"U1", now}},
-			wantDecidedAt: later,
-		},
-		{
-			name:          "decide approve after another approval",
-			setup:         []setupStep{approvedBy("U1", 2, now)},
-			act:           decide(StatusApproved, "U2", later),
+			act:           approve("U2", 1, later),
 			wantStatus:    StatusApproved,
 			wantApprover:  "U2",
 			wantApprovals: []Approval{{"U1", now}, {"U2", later}},
 			wantDecidedAt: later,
-		},
-		{
-			name:          "decide deny",
-			act:           decide(StatusDenied, "U1", now),
-			wantStatus:    StatusDenied,
-			wantApprover:  "U1",
-			wantDecidedAt: now,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

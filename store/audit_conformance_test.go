@@ -79,8 +79,8 @@ func testAuditLifecycle(t *testing.T, s *Store) {
 	}
 	approved := rec(req.ID, audit.Approved, time.Minute)
 	approved.Approver = "U0APPROVE"
-	if _, err := s.Decide(ctx, req.ID, StatusApproved, "U0APPROVE", t0().Add(time.Minute), approved); err != nil {
-		t.Fatalf("Decide: %v", err)
+	if _, err := s.Approve(ctx, req.ID, "U0APPROVE", 1, t0().Add(time.Minute), approved); err != nil {
+		t.Fatalf("Approve: %v", err)
 	}
 	step := rec(req.ID, audit.Step, 2*time.Minute)
 	step.Subject, step.Result = "session s-1", "revoked"
@@ -151,29 +151,13 @@ func testAuditOnlyOnChange(t *testing.T, newStore func(t *testing.T) *Store) {
 		{
 			"decided twice",
 			func(t *testing.T, s *Store, id string) error {
-				if _, err := s.Decide(t.Context(), id, StatusApproved, "U1", t0(), rec(id, audit.Approved, 0)); err != nil {
+				if _, err := s.Approve(t.Context(), id, "U1", 1, t0(), rec(id, audit.Approved, 0)); err != nil {
 					t.Fatal(err)
 				}
-				_, err := s.Decide(t.Context(), id, StatusDenied, "U2", t0(), r())
+				_, err := s.Deny(t.Context(), id, "U2", "", t0(), r())
 				return err
 			},
 			[]audit.Event{audit.Approved},
-		},
-		{
-			"decided after expiry",
-			func(t *testing.T, s *Store, id string) error {
-				_, err := s.Decide(t.Context(), id, StatusApproved, "U1", late, r())
-				return err
-			},
-			nil,
-		},
-		{
-			"not a decision",
-			func(t *testing.T, s *Store, id string) error {
-				_, err := s.Decide(t.Context(), id, StatusDone, "U1", t0(), r())
-				return err
-			},
-			nil,
 		},
 		{
 			"expired before its time",
@@ -204,7 +188,7 @@ func testAuditOnlyOnChange(t *testing.T, newStore func(t *testing.T) *Store) {
 		{
 			"finished twice",
 			func(t *testing.T, s *Store, id string) error {
-				if _, err := s.Decide(t.Context(), id, StatusApproved, "U1", t0()); err != nil {
+				if _, err := s.Approve(t.Context(), id, "U1", 1, t0()); err != nil {
 					t.Fatal(err)
 				}
 				if err := s.Finish(t.Context(), id, StatusDone, "ok", t0(), rec(id, audit.Done, 0)); err != nil {
@@ -314,7 +298,7 @@ func testAuditOnlyOnChange(t *testing.T, newStore func(t *testing.T) *Store) {
 		{
 			"missing request",
 			func(t *testing.T, s *Store, id string) error {
-				_, err := s.Decide(t.Context(), "nosuchid00", StatusApproved, "U1", t0(), r())
+				_, err := s.Approve(t.Context(), "nosuchid00", "U1", 1, t0(), r())
 				return err
 			},
 			nil,
@@ -349,9 +333,9 @@ func testAuditOnlyOnChange(t *testing.T, newStore func(t *testing.T) *Store) {
 		if _, err := s.db.ExecContext(t.Context(), `DELETE FROM audit_head`); err != nil {
 			t.Fatal(err)
 		}
-		_, err := s.Decide(t.Context(), id, StatusApproved, "U1", t0(), rec(id, audit.Approved, 0))
+		_, err := s.Approve(t.Context(), id, "U1", 1, t0(), rec(id, audit.Approved, 0))
 		if err == nil || errors.Is(err, ErrNotPending) || errors.Is(err, ErrNotFound) {
-			t.Fatalf("Decide with a broken audit trail: %v, want a plain error", err)
+			t.Fatalf("Approve with a broken audit trail: %v, want a plain error", err)
 		}
 		if got := mustGet(t, s, id); got.Status != StatusPending {
 			t.Errorf("status = %s after a failed append, want pending", got.Status)
@@ -383,7 +367,7 @@ func testAuditConcurrent(t *testing.T, stores []*Store) {
 			if i%4 < 2 {
 				_, errs[i] = s.AppendAudit(t.Context(), r)
 			} else {
-				_, errs[i] = s.Decide(t.Context(), ids[i], StatusApproved, "U0APPROVE", t0(), r)
+				_, errs[i] = s.Approve(t.Context(), ids[i], "U0APPROVE", 1, t0(), r)
 			}
 		})
 	}

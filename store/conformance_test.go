@@ -4,8 +4,10 @@ package store
 // PostgreSQL test is to call the same two functions.
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -58,16 +60,15 @@ func mustGet(t *testing.T, s *Store, id string) *Request {
 func testStore(t *testing.T, newStore func(t *testing.T) *Store) {
 	t.Run("CreateGet", func(t *testing.T) { testCreateGet(t, newStore(t)) })
 	t.Run("Duplicate", func(t *testing.T) { testDuplicate(t, newStore(t)) })
-	t.Run("Decide", func(t *testing.T) { testDecide(t, newStore) })
-	t.Run("DecideConcurrent", func(t *testing.T) {
+	t.Run("Decision", func(t *testing.T) { testDecision(t, newStore) })
+	t.Run("DecisionConcurrent", func(t *testing.T) {
 		s := newStore(t)
-		testDecideConcurrent(t, []*Store{s}, s)
+		testDecisionConcurrent(t, []*Store{s}, s)
 	})
 	t.Run("SetMessage", func(t *testing.T) { testSetMessage(t, newStore(t)) })
 	t.Run("Finish", func(t *testing.T) { testFinish(t, newStore) })
 	t.Run("Expire", func(t *testing.T) { testExpire(t, newStore) })
 	t.Run("ExpiredPending", func(t *testing.T) { testExpiredPending(t, newStore(t)) })
-	t.Run("Delete", func(t *testing.T) { testDelete(t, newStore(t)) })
 	t.Run("Transitions", func(t *testing.T) { testTransitions(t, newStore) })
 	t.Run("ApproveConcurrent", func(t *testing.T) {
 		s := newStore(t)
@@ -90,7 +91,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) *Store) {
 func testSharedDatabase(t *testing.T, open func(t *testing.T) *Store) {
 	t.Run("Replicas", func(t *testing.T) {
 		stores := []*Store{open(t), open(t), open(t)}
-		testDecideConcurrent(t, stores, stores[0])
+		testDecisionConcurrent(t, stores, stores[0])
 	})
 	t.Run("ApproveReplicas", func(t *testing.T) {
 		stores := []*Store{open(t), open(t)}
@@ -99,9 +100,9 @@ func testSharedDatabase(t *testing.T, open func(t *testing.T) *Store) {
 	t.Run("Restart", func(t *testing.T) {
 		s := open(t)
 		r := mustCreate(t, s, newRequest(t0()))
-		want, err := s.Decide(t.Context(), r.ID, StatusApproved, "U0APPROVE", t0().Add(time.Minute))
+		want, err := s.Approve(t.Context(), r.ID, "U0APPROVE", 1, t0().Add(time.Minute))
 		if err != nil {
-			t.Fatalf("Decide: %v", err)
+			t.Fatalf("Approve: %v", err)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
@@ -228,14 +229,22 @@ func testDuplicate(t *testing.T, s *Store) {
 	})
 }
 
-func testDecide(t *testing.T, newStore func(t *testing.T) *Store) {
+// testDecision checks the one-click decisions, Approve with one approval
+// required and Deny, on requests in the states a click can find them in.
+func testDecision(t *testing.T, newStore func(t *testing.T) *Store) {
 	now := t0().Add(time.Minute) // the requests below expire at t0 + 1h
+	approve := func(ctx context.Context, s *Store, id string, at time.Time) (*Request, error) {
+		return s.Approve(ctx, id, "U0DECIDE", 1, at)
+	}
+	deny := func(ctx context.Context, s *Store, id string, at time.Time) (*Request, error) {
+		return s.Deny(ctx, id, "U0DECIDE", "", at)
+	}
 
 	for _, tc := range []struct {
 		name string
 		// setup returns the id to decide, after whatever it did to the store.
 		setup        func(t *testing.T, s *Store) string
-		to           Status
+		act          func(ctx context.Context, s *Store, id string, at time.Time) (*Request, error)
 		now          time.Time
 		wantErr      error // nil, a sentinel, or errAny
 		wantStatus   Status
@@ -244,7 +253,7 @@ func testDecide(t *testing.T, newStore func(t *testing.T) *Store) {
 		{
 			name:         "approve",
 			setup:        func(t *testing.T, s *Store) string { return mustCreate(t, s, newRequest(t0())).ID },
-			to:           StatusApproved,
+			act:          approve,
 			now:          now,
 			wantStatus:   StatusApproved,
 			wantApprover: "U0DECIDE",
@@ -252,7 +261,7 @@ func testDecide(t *testing.T, newStore func(t *testing.T) *Store) {
 		{
 			name:         "deny",
 			setup:        func(t *testing.T, s *Store) string { return mustCreate(t, s, newRequest(t0())).ID },
-			to:           StatusDenied,
+			act:          deny,
 			now:          now,
 			wantStatus:   StatusDenied,
 			wantApprover: "U0DECIDE",
@@ -261,12 +270,12 @@ func testDecide(t *testing.T, newStore func(t *testing.T) *Store) {
 			name: "approve after approve",
 			setup: func(t *testing.T, s *Store) string {
 				r := mustCreate(t, s, newRequest(t0()))
-				if _, err := s.Decide(t.Context(), r.ID, StatusApproved, "U0FIRST", now); err != nil {
-					t.Fatalf("first Decide: %v", err)
+				if _, err := s.Approve(t.Context(), r.ID, "U0FIRST", 1, now); err != nil {
+					t.Fatalf("first Approve: %v", err)
 				}
 				return r.ID
 			},
-			to:           StatusApproved,
+			act:          approve,
 			now:          now.Add(time.Second),
 			wantErr:      ErrNotPending,
 			wantStatus:   StatusApproved,
@@ -276,21 +285,36 @@ func testDecide(t *testing.T, newStore func(t *testing.T) *Store) {
 			name: "approve after deny",
 			setup: func(t *testing.T, s *Store) string {
 				r := mustCreate(t, s, newRequest(t0()))
-				if _, err := s.Decide(t.Context(), r.ID, StatusDenied, "U0FIRST", now); err != nil {
-					t.Fatalf("first Decide: %v", err)
+				if _, err := s.Deny(t.Context(), r.ID, "U0FIRST", "", now); err != nil {
+					t.Fatalf("first Deny: %v", err)
 				}
 				return r.ID
 			},
-			to:           StatusApproved,
+			act:          approve,
 			now:          now,
 			wantErr:      ErrNotPending,
 			wantStatus:   StatusDenied,
 			wantApprover: "U0FIRST",
 		},
 		{
+			name: "deny after approve",
+			setup: func(t *testing.T, s *Store) string {
+				r := mustCreate(t, s, newRequest(t0()))
+				if _, err := s.Approve(t.Context(), r.ID, "U0FIRST", 1, now); err != nil {
+					t.Fatalf("first Approve: %v", err)
+				}
+				return r.ID
+			},
+			act:          deny,
+			now:          now,
+			wantErr:      ErrNotPending,
+			wantStatus:   StatusApproved,
+			wantApprover: "U0FIRST",
+		},
+		{
 			name:       "after expiry",
 			setup:      func(t *testing.T, s *Store) string { return mustCreate(t, s, newRequest(t0())).ID },
-			to:         StatusApproved,
+			act:        approve,
 			now:        t0().Add(2 * time.Hour),
 			wantErr:    ErrExpired,
 			wantStatus: StatusPending,
@@ -298,7 +322,15 @@ func testDecide(t *testing.T, newStore func(t *testing.T) *Store) {
 		{
 			name:       "at expiry",
 			setup:      func(t *testing.T, s *Store) string { return mustCreate(t, s, newRequest(t0())).ID },
-			to:         StatusApproved,
+			act:        approve,
+			now:        t0().Add(time.Hour),
+			wantErr:    ErrExpired,
+			wantStatus: StatusPending,
+		},
+		{
+			name:       "deny at expiry",
+			setup:      func(t *testing.T, s *Store) string { return mustCreate(t, s, newRequest(t0())).ID },
+			act:        deny,
 			now:        t0().Add(time.Hour),
 			wantErr:    ErrExpired,
 			wantStatus: StatusPending,
@@ -306,7 +338,7 @@ func testDecide(t *testing.T, newStore func(t *testing.T) *Store) {
 		{
 			name:       "one nanosecond before expiry",
 			setup:      func(t *testing.T, s *Store) string { return mustCreate(t, s, newRequest(t0())).ID },
-			to:         StatusApproved,
+			act:        approve,
 			now:        t0().Add(time.Hour - time.Nanosecond),
 			wantStatus: StatusApproved,
 			// The winner is returned with its approver.
@@ -315,14 +347,24 @@ func testDecide(t *testing.T, newStore func(t *testing.T) *Store) {
 		{
 			name:    "missing",
 			setup:   func(t *testing.T, s *Store) string { return "nosuchid00" },
-			to:      StatusApproved,
+			act:     approve,
 			now:     now,
 			wantErr: ErrNotFound,
 		},
 		{
-			name:       "not a decision",
-			setup:      func(t *testing.T, s *Store) string { return mustCreate(t, s, newRequest(t0())).ID },
-			to:         StatusDone,
+			name:    "deny missing",
+			setup:   func(t *testing.T, s *Store) string { return "nosuchid00" },
+			act:     deny,
+			now:     now,
+			wantErr: ErrNotFound,
+		},
+		{
+			// An invalid argument is a plain error that changes nothing.
+			name:  "no approval required",
+			setup: func(t *testing.T, s *Store) string { return mustCreate(t, s, newRequest(t0())).ID },
+			act: func(ctx context.Context, s *Store, id string, at time.Time) (*Request, error) {
+				return s.Approve(ctx, id, "U0DECIDE", 0, at)
+			},
 			now:        now,
 			wantErr:    errAny,
 			wantStatus: StatusPending,
@@ -331,31 +373,31 @@ func testDecide(t *testing.T, newStore func(t *testing.T) *Store) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(t)
 			id := tc.setup(t, s)
-			got, err := s.Decide(t.Context(), id, tc.to, "U0DECIDE", tc.now)
-			checkErr(t, "Decide", err, tc.wantErr)
+			got, err := tc.act(t.Context(), s, id, tc.now)
+			checkErr(t, "decision", err, tc.wantErr)
 
 			switch {
 			case tc.wantErr == nil || tc.wantErr == ErrNotPending || tc.wantErr == ErrExpired:
 				if got == nil {
-					t.Fatalf("Decide returned no request")
+					t.Fatalf("decision returned no request")
 				}
 				if got.Status != tc.wantStatus || got.Approver != tc.wantApprover {
-					t.Errorf("Decide returned status %q, approver %q; want %q, %q",
+					t.Errorf("decision returned status %q, approver %q; want %q, %q",
 						got.Status, got.Approver, tc.wantStatus, tc.wantApprover)
 				}
 				if tc.wantErr == nil && !got.DecidedAt.Equal(tc.now) {
 					t.Errorf("DecidedAt = %v, want %v", got.DecidedAt, tc.now)
 				}
 			case got != nil:
-				t.Errorf("Decide returned request %+v with error %v, want none", got, err)
+				t.Errorf("decision returned request %+v with error %v, want none", got, err)
 			}
 
-			// What Decide returned is what is stored.
+			// What the decision returned is what is stored.
 			if tc.wantStatus != "" {
 				stored := mustGet(t, s, id)
 				if got != nil {
 					if diff := cmp.Diff(stored, got); diff != "" {
-						t.Errorf("Decide's request differs from Get's (-get +decide):\n%s", diff)
+						t.Errorf("decision's request differs from Get's (-get +decision):\n%s", diff)
 					}
 				}
 				if stored.Status != tc.wantStatus {
@@ -366,10 +408,11 @@ func testDecide(t *testing.T, newStore func(t *testing.T) *Store) {
 	}
 }
 
-// testDecideConcurrent has 20 goroutines, spread over stores, decide one
-// request created through creator, and checks that exactly one wins and the
+// testDecisionConcurrent has 20 goroutines, spread over stores, decide one
+// request created through creator, half of them with Approve (one approval
+// required) and half with Deny, and checks that exactly one wins and the
 // others all see the winner.
-func testDecideConcurrent(t *testing.T, stores []*Store, creator *Store) {
+func testDecisionConcurrent(t *testing.T, stores []*Store, creator *Store) {
 	const n = 20
 	r := mustCreate(t, creator, newRequest(t0()))
 	now := t0().Add(time.Minute)
@@ -386,12 +429,14 @@ func testDecideConcurrent(t *testing.T, stores []*Store, creator *Store) {
 		wg.Go(func() {
 			s := stores[i%len(stores)]
 			approver := fmt.Sprintf("U%02d", i)
-			to := StatusApproved
-			if i%2 == 1 {
-				to = StatusDenied
-			}
 			<-start
-			got, err := s.Decide(t.Context(), r.ID, to, approver, now)
+			var got *Request
+			var err error
+			if i%2 == 0 {
+				got, err = s.Approve(t.Context(), r.ID, approver, 1, now)
+			} else {
+				got, err = s.Deny(t.Context(), r.ID, approver, "", now)
+			}
 			outcomes[i] = outcome{approver, got, err}
 		})
 	}
@@ -405,7 +450,7 @@ func testDecideConcurrent(t *testing.T, stores []*Store, creator *Store) {
 		}
 	}
 	if len(winners) != 1 {
-		t.Fatalf("%d Decide calls won (%v), want exactly 1", len(winners), winners)
+		t.Fatalf("%d decisions won (%v), want exactly 1", len(winners), winners)
 	}
 	winner := winners[0]
 	for _, o := range outcomes {
@@ -421,8 +466,18 @@ func testDecideConcurrent(t *testing.T, stores []*Store, creator *Store) {
 		}
 	}
 	for _, s := range stores {
-		if got := mustGet(t, s, r.ID); got.Approver != winner {
+		got := mustGet(t, s, r.ID)
+		if got.Approver != winner {
 			t.Errorf("stored approver = %q, want %q", got.Approver, winner)
+		}
+		// Losers leave no trace: an approval is recorded only if it won.
+		var approvers []string
+		for _, a := range got.Approvals {
+			approvers = append(approvers, a.Approver)
+		}
+		if got.Status == StatusApproved && !slices.Equal(approvers, []string{winner}) ||
+			got.Status == StatusDenied && approvers != nil {
+			t.Errorf("stored status %s, approvals by %v; want only the winner %s's, if an approval", got.Status, approvers, winner)
 		}
 	}
 }
@@ -450,13 +505,17 @@ func testFinish(t *testing.T, newStore func(t *testing.T) *Store) {
 		return func(t *testing.T, s *Store) string {
 			r := mustCreate(t, s, newRequest(t0()))
 			switch status {
-			case StatusApproved, StatusDenied:
-				if _, err := s.Decide(t.Context(), r.ID, status, "U0DECIDE", decided); err != nil {
-					t.Fatalf("Decide: %v", err)
+			case StatusApproved:
+				if _, err := s.Approve(t.Context(), r.ID, "U0DECIDE", 1, decided); err != nil {
+					t.Fatalf("Approve: %v", err)
+				}
+			case StatusDenied:
+				if _, err := s.Deny(t.Context(), r.ID, "U0DECIDE", "", decided); err != nil {
+					t.Fatalf("Deny: %v", err)
 				}
 			case StatusDone:
-				if _, err := s.Decide(t.Context(), r.ID, StatusApproved, "U0DECIDE", decided); err != nil {
-					t.Fatalf("Decide: %v", err)
+				if _, err := s.Approve(t.Context(), r.ID, "U0DECIDE", 1, decided); err != nil {
+					t.Fatalf("Approve: %v", err)
 				}
 				if err := s.Finish(t.Context(), r.ID, StatusDone, "first", finished); err != nil {
 					t.Fatalf("Finish: %v", err)
@@ -533,8 +592,11 @@ func testExpire(t *testing.T, newStore func(t *testing.T) *Store) {
 			t.Errorf("Expire's request differs from Get's (-get +expire):\n%s", diff)
 		}
 		// An expired request can neither be decided nor expired again.
-		if _, err := s.Decide(t.Context(), r.ID, StatusApproved, "U0DECIDE", late); !errors.Is(err, ErrNotPending) {
-			t.Errorf("Decide after Expire: %v, want ErrNotPending", err)
+		if _, err := s.Approve(t.Context(), r.ID, "U0DECIDE", 1, late); !errors.Is(err, ErrNotPending) {
+			t.Errorf("Approve after Expire: %v, want ErrNotPending", err)
+		}
+		if _, err := s.Deny(t.Context(), r.ID, "U0DECIDE", "", late); !errors.Is(err, ErrNotPending) {
+			t.Errorf("Deny after Expire: %v, want ErrNotPending", err)
 		}
 		if _, err := s.Expire(t.Context(), r.ID, late); !errors.Is(err, ErrNotPending) {
 			t.Errorf("second Expire: %v, want ErrNotPending", err)
@@ -557,8 +619,8 @@ func testExpire(t *testing.T, newStore func(t *testing.T) *Store) {
 	t.Run("decided", func(t *testing.T) {
 		s := newStore(t)
 		r := mustCreate(t, s, newRequest(t0()))
-		if _, err := s.Decide(t.Context(), r.ID, StatusApproved, "U0DECIDE", t0().Add(time.Minute)); err != nil {
-			t.Fatalf("Decide: %v", err)
+		if _, err := s.Approve(t.Context(), r.ID, "U0DECIDE", 1, t0().Add(time.Minute)); err != nil {
+			t.Fatalf("Approve: %v", err)
 		}
 		got, err := s.Expire(t.Context(), r.ID, late)
 		if !errors.Is(err, ErrNotPending) {
@@ -593,8 +655,8 @@ func testExpiredPending(t *testing.T, s *Store) {
 	atNow := create(0)
 	create(time.Nanosecond) // not expired yet
 	approved := create(-3 * time.Hour)
-	if _, err := s.Decide(t.Context(), approved.ID, StatusApproved, "U0DECIDE", t0()); err != nil {
-		t.Fatalf("Decide: %v", err)
+	if _, err := s.Approve(t.Context(), approved.ID, "U0DECIDE", 1, t0()); err != nil {
+		t.Fatalf("Approve: %v", err)
 	}
 	expired := create(-4 * time.Hour)
 	if _, err := s.Expire(t.Context(), expired.ID, now); err != nil {
@@ -608,34 +670,6 @@ func testExpiredPending(t *testing.T, s *Store) {
 	want := []*Request{first, second, atNow}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ExpiredPending mismatch (-want +got):\n%s", diff)
-	}
-}
-
-func testDelete(t *testing.T, s *Store) {
-	r := mustCreate(t, s, newRequest(t0()))
-	keep := mustCreate(t, s, newRequest(t0()))
-	for _, id := range []string{r.ID, keep.ID} {
-		approvedBy("U1", 2, t0())(t, s, id)
-	}
-	if err := s.Delete(t.Context(), r.ID); err != nil {
-		t.Fatalf("Delete: %v", err)
-	}
-	if _, err := s.Get(t.Context(), r.ID); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Get after Delete: %v, want ErrNotFound", err)
-	}
-	if err := s.Delete(t.Context(), r.ID); !errors.Is(err, ErrNotFound) {
-		t.Errorf("second Delete: %v, want ErrNotFound", err)
-	}
-	if got := mustGet(t, s, keep.ID); len(got.Approvals) != 1 {
-		t.Errorf("the other request's approvals = %v, want one", got.Approvals)
-	}
-	// The approvals went with the request: a new request under its id
-	// starts without any.
-	again := newRequest(t0())
-	again.ID = r.ID
-	mustCreate(t, s, again)
-	if got := mustGet(t, s, r.ID); got.Approvals != nil {
-		t.Errorf("a new request under a deleted id has approvals %v", got.Approvals)
 	}
 }
 

@@ -90,8 +90,8 @@ func migrations() [][]string {
 		// lock, keeps the order in which they counted. It has no foreign
 		// key to requests on purpose: the next rebuild of requests would
 		// have to DROP it, which would fail, or with ON DELETE CASCADE
-		// silently delete every approval. Delete removes a request's
-		// approvals itself.
+		// silently delete every approval. Requests are never deleted, so
+		// no approval is left without its request.
 		{
 			`CREATE TABLE requests_v3 (
 				id              TEXT PRIMARY KEY,

@@ -403,7 +403,9 @@ func TestNewID(t *testing.T) {
 	}
 }
 
-func BenchmarkDecide(b *testing.B) {
+// BenchmarkApprove measures the one-click approval, Approve with one
+// approval required.
+func BenchmarkApprove(b *testing.B) {
 	ctx := context.Background()
 	now := time.Now()
 	// create makes n pending requests outside the timer.
@@ -426,7 +428,7 @@ func BenchmarkDecide(b *testing.B) {
 		ids := create(b, s, b.N)
 		b.ResetTimer()
 		for i := range b.N {
-			if _, err := s.Decide(ctx, ids[i], StatusApproved, "U0DECIDE", now); err != nil {
+			if _, err := s.Approve(ctx, ids[i], "U0DECIDE", 1, now); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -435,13 +437,13 @@ func BenchmarkDecide(b *testing.B) {
 	b.Run("decided", func(b *testing.B) {
 		s := openSQLite(b, filepath.Join(b.TempDir(), "orybot.db"))
 		id := create(b, s, 1)[0]
-		if _, err := s.Decide(ctx, id, StatusApproved, "U0DECIDE", now); err != nil {
+		if _, err := s.Approve(ctx, id, "U0DECIDE", 1, now); err != nil {
 			b.Fatal(err)
 		}
 		b.ResetTimer()
 		for range b.N {
-			if _, err := s.Decide(ctx, id, StatusApproved, "U0DECIDE", now); err == nil {
-				b.Fatal("second Decide succeeded")
+			if _, err := s.Approve(ctx, id, "U0DECIDE", 1, now); err == nil {
+				b.Fatal("second Approve succeeded")
 			}
 		}
 	})

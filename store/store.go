@@ -9,8 +9,6 @@
 //
 // A request may need approvals from several people (N of M). Approve before
 // the last one needed records the approval and leaves the request pending.
-// Decide is the older one-click approve or deny, kept until the bot has moved
-// to Approve and Deny.
 //
 // The bot may run as several replicas and Slack may deliver a click more than
 // once, so every transition is a conditional UPDATE (compare-and-set on the
@@ -365,48 +363,6 @@ func (s *Store) Cancel(ctx context.Context, id, requester string, now time.Time,
 	return r, nil
 }
 
-// Decide approves or denies (to is StatusApproved or StatusDenied) the
-// pending request id on behalf of approver, and returns it as decided. An
-// approval also joins the request's Approvals. It is Approve with one
-// approval required, or Deny without a reason, and goes once the bot uses
-// those.
-//
-// Of any number of concurrent Decide calls on one request, exactly one wins.
-// The others get the request as it is now together with ErrNotPending (it
-// was decided already; Approver says by whom), ErrExpired (it is pending but
-// its time was up at now) or ErrNotFound (with a nil request).
-//
-// Only the winner appends recs to the audit trail, in the same transaction
-// as the decision.
-func (s *Store) Decide(ctx context.Context, id string, to Status, approver string, now time.Time, recs ...audit.Record) (*Request, error) {
-	op := "decide request " + id
-	if to != StatusApproved && to != StatusDenied {
-		return nil, fmt.Errorf("%s: cannot decide to %q", op, to)
-	}
-	r, err := s.transition(ctx, id, recs, func(tx *sql.Tx) error {
-		// One statement that checks and changes the status: a SELECT before
-		// it would let two replicas both see "pending" and both approve.
-		err := updateOne(ctx, tx, `UPDATE requests
-			SET status = $1, approver = $2, decided_at = $3
-			WHERE id = $4 AND status = $5 AND expires_at > $3`,
-			string(to), approver, now.UnixNano(), id, string(StatusPending))
-		if err != nil || to != StatusApproved {
-			return err
-		}
-		// The approver may have approved with Approve before: then that
-		// approval stands, and this one adds nothing.
-		_, err = addApproval(ctx, tx, id, approver, now)
-		return err
-	})
-	if errors.Is(err, errMissed) {
-		return s.missed(ctx, op, id, func(r *Request) error { return undecidable(r, now) })
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	return r, nil
-}
-
 // Expire marks the pending request id as expired if its time was up at now,
 // and returns it. Otherwise it returns ErrNotPending with the request as it
 // is (decided meanwhile, or not expired yet), or ErrNotFound. Only when it
@@ -458,26 +414,6 @@ func (s *Store) Finish(ctx context.Context, id string, to Status, result string,
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
-	}
-	return nil
-}
-
-// Delete removes the request id, and its approvals, whatever its status. It
-// is meant for a request whose approval card could not be posted, which
-// nobody could ever decide.
-func (s *Store) Delete(ctx context.Context, id string) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		// The request first, as every transaction that writes both does,
-		// so that on PostgreSQL two of them cannot wait for each other.
-		res, err := tx.ExecContext(ctx, `DELETE FROM requests WHERE id = $1`, id)
-		if err := changedOne(res, err); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM approvals WHERE request_id = $1`, id)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("delete request %s: %w", id, err)
 	}
 	return nil
 }
@@ -662,8 +598,8 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// changedOne turns the result of an UPDATE or DELETE by id into ErrNotFound
-// when it matched no row.
+// changedOne turns the result of an UPDATE by id into ErrNotFound when it
+// matched no row.
 func changedOne(res sql.Result, err error) error {
 	if err != nil {
 		return err

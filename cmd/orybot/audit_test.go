@@ -61,7 +61,7 @@ func auditDB(t *testing.T) (string, []audit.Record) {
 		}
 		approved := r(audit.Approved, time.Minute)
 		approved.Approver = "U0APPROVE"
-		if _, err := st.Decide(ctx, req.ID, store.StatusApproved, "U0APPROVE", at.Add(time.Minute), approved); err != nil {
+		if _, err := st.Approve(ctx, req.ID, "U0APPROVE", 1, at.Add(time.Minute), approved); err != nil {
 			t.Fatal(err)
 		}
 		step := r(audit.Step, 2*time.Minute)
