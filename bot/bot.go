@@ -54,6 +54,7 @@ type Requests interface {
 	Expire(ctx context.Context, id string, now time.Time, recs ...audit.Record) (*store.Request, error)
 	Finish(ctx context.Context, id string, to store.Status, result string, now time.Time, recs ...audit.Record) error
 	ExpiredPending(ctx context.Context, now time.Time) ([]*store.Request, error)
+	Interrupted(ctx context.Context, decidedBefore time.Time) ([]*store.Request, error)
 }
 
 // AuditLog is the audit trail the bot appends to and delivers from.
@@ -259,11 +260,39 @@ func (b *Bot) sweep(ctx context.Context) {
 		for _, req := range expired {
 			b.expire(ctx, req, b.log.With("request_id", req.ID, "cmd", req.Verb, "identity_id", req.IdentityID))
 		}
+		b.endInterrupted(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// endInterrupted fails approved requests whose action started long enough
+// ago that no replica can still be running it: the bot stopped in between.
+// Their cards would otherwise say "running…" for ever.
+func (b *Bot) endInterrupted(ctx context.Context) {
+	reqs, err := b.requests.Interrupted(ctx, b.cfg.Now().Add(-b.cfg.WorkTimeout-time.Minute))
+	if err != nil {
+		if ctx.Err() == nil {
+			b.log.Error("list interrupted requests", "err", err)
+		}
+		return
+	}
+	for _, req := range reqs {
+		log := b.log.With("request_id", req.ID, "cmd", req.Verb, "identity_id", req.IdentityID)
+		result := fmt.Sprintf("✗ the bot stopped while running this action, so whether Ory applied it is unknown. Check with `/ory show %s` before asking again.", req.IdentityID)
+		err := b.requests.Finish(ctx, req.ID, store.StatusFailed, result, b.cfg.Now(), b.record(req, audit.Failed, req.Approver, "", result))
+		if err != nil {
+			if !errors.Is(err, store.ErrNotPending) {
+				log.Error("end interrupted request", "err", err)
+			}
+			continue
+		}
+		log.Warn("ended a request interrupted by a stop")
+		req.Status, req.Result = store.StatusFailed, result
+		b.finish(ctx, req, log)
 	}
 }
 

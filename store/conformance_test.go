@@ -69,6 +69,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) *Store) {
 	t.Run("Finish", func(t *testing.T) { testFinish(t, newStore) })
 	t.Run("Expire", func(t *testing.T) { testExpire(t, newStore) })
 	t.Run("ExpiredPending", func(t *testing.T) { testExpiredPending(t, newStore(t)) })
+	t.Run("Interrupted", func(t *testing.T) { testInterrupted(t, newStore(t)) })
 	t.Run("Transitions", func(t *testing.T) { testTransitions(t, newStore) })
 	t.Run("ApproveConcurrent", func(t *testing.T) {
 		s := newStore(t)
@@ -670,6 +671,37 @@ func testExpiredPending(t *testing.T, s *Store) {
 	want := []*Request{first, second, atNow}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ExpiredPending mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func testInterrupted(t *testing.T, s *Store) {
+	ctx := t.Context()
+	approve := func(at time.Time) *Request {
+		r := mustCreate(t, s, newRequest(t0()))
+		got, err := s.Approve(ctx, r.ID, "U0DECIDE", 1, at)
+		if err != nil {
+			t.Fatalf("Approve: %v", err)
+		}
+		return got
+	}
+	old := approve(t0().Add(time.Minute))
+	recent := approve(t0().Add(20 * time.Minute))
+	finished := approve(t0().Add(2 * time.Minute))
+	if err := s.Finish(ctx, finished.ID, StatusDone, "done", t0().Add(3*time.Minute)); err != nil {
+		t.Fatalf("Finish: %v", err)
+	}
+	mustCreate(t, s, newRequest(t0())) // pending: not started
+
+	got, err := s.Interrupted(ctx, t0().Add(10*time.Minute))
+	if err != nil {
+		t.Fatalf("Interrupted: %v", err)
+	}
+	if len(got) != 1 || got[0].ID != old.ID {
+		ids := make([]string, len(got))
+		for i, r := range got {
+			ids[i] = r.ID
+		}
+		t.Errorf("Interrupted = %v, want only %s (not the recent %s, nor finished or pending ones)", ids, old.ID, recent.ID)
 	}
 }
 

@@ -440,6 +440,18 @@ func (s *Store) ExpiredPending(ctx context.Context, now time.Time) ([]*Request, 
 	return rs, nil
 }
 
+// Interrupted lists approved requests decided before the given time: their
+// action started but never recorded an outcome, because the bot stopped or
+// lost its database in between. Oldest first.
+func (s *Store) Interrupted(ctx context.Context, decidedBefore time.Time) ([]*Request, error) {
+	rs, err := listRequests(ctx, s.db, `status = $1 AND decided_at < $2`, "decided_at",
+		string(StatusApproved), decidedBefore.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("list interrupted requests: %w", err)
+	}
+	return rs, nil
+}
+
 // errMissed rolls back a transition whose conditional change matched no
 // row, so that the caller reads the request to say why.
 var errMissed = errors.New("conditional change matched no row")

@@ -2,6 +2,9 @@ package main
 
 import (
 	"testing"
+	"time"
+
+	"github.com/orybot/orybot/store"
 )
 
 // Slack refreshes socket-mode connections every few hours with a
@@ -35,4 +38,33 @@ func TestReconnect(t *testing.T) {
 	}
 	_, ack := h.command(t, requester, opsChan, "help")
 	contains(t, "help after reconnecting", ack, "/ory deactivate")
+}
+
+// A request approved by a bot that died before recording the outcome must
+// not say "running…" for ever: the next bot ends it as failed, saying the
+// outcome is unknown.
+func TestInterruptedRequestIsEnded(t *testing.T) {
+	h := newHarness(t)
+	stop := h.startBot(t)
+	id := h.kratos.CreateIdentity(t, "interrupted@customer.example")
+	reqID, _ := h.request(t, "deactivate "+id+" -- interrupted")
+	stop()
+
+	// What a bot that died right after the approval leaves behind.
+	st, err := store.Open(t.Context(), h.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Approve(t.Context(), reqID, approver1, 1, time.Now().Add(-10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	h.startBot(t)
+	card := h.waitCard(t, reqID, "Failed")
+	contains(t, "card", string(card.Blocks), "stopped while running", "/ory show "+id)
+	contains(t, "audit record", h.waitAudit(t, reqID), "failed")
+	if got := h.status(t, reqID); got != store.StatusFailed {
+		t.Errorf("status = %s, want failed", got)
+	}
 }
