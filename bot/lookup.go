@@ -92,7 +92,14 @@ const maxPendingShown = 25
 // an approver, or cancel as the requester.
 func (b *Bot) pending(ctx context.Context, sc slack.SlashCommand) {
 	log := b.log.With("cmd", "pending", "requester", sc.UserID)
-	if !b.allowed(ctx, sc, log) {
+	// Approvers may list what waits for them even when ORYBOT_REQUESTERS
+	// does not name them.
+	approver, err := b.approvers.contains(ctx, sc.UserID)
+	if err != nil {
+		b.reply(ctx, sc.ResponseURL, b.describe(err, "check approvers", log))
+		return
+	}
+	if !approver && !b.allowed(ctx, sc, log) {
 		return
 	}
 	reqs, err := b.requests.Pending(ctx, b.cfg.Now())
@@ -100,10 +107,12 @@ func (b *Bot) pending(ctx context.Context, sc slack.SlashCommand) {
 		b.reply(ctx, sc.ResponseURL, b.describe(err, "list pending requests", log))
 		return
 	}
-	approver, err := b.approvers.contains(ctx, sc.UserID)
-	if err != nil {
-		b.reply(ctx, sc.ResponseURL, b.describe(err, "check approvers", log))
-		return
+	var email string // the user's Slack email, to leave out their own identity
+	if approver {
+		if email, err = b.slackEmail(ctx, sc.UserID); err != nil {
+			b.reply(ctx, sc.ResponseURL, b.describe(err, "look up your email", log))
+			return
+		}
 	}
 	var lines []string
 	for _, r := range reqs {
@@ -111,6 +120,8 @@ func (b *Bot) pending(ctx context.Context, sc slack.SlashCommand) {
 		switch {
 		case r.Requester == sc.UserID:
 			role = "yours; you may cancel it"
+		case approver && email != "" && emailDigest(r.ID, email) == r.Args["email_digest"]:
+			continue // it acts on their own identity, so they may not decide it
 		case approver && !slices.ContainsFunc(r.Approvals, func(a store.Approval) bool { return a.Approver == sc.UserID }):
 			role = fmt.Sprintf("asked by <@%s>; %d of %d approvals", r.Requester, len(r.Approvals), b.required(r.Verb))
 		default:

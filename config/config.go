@@ -38,6 +38,8 @@ type Config struct {
 	RecoveryTTL       time.Duration
 	// GroupCacheTTL is how long user-group members are cached.
 	GroupCacheTTL time.Duration
+	// SweepInterval is how often expired and interrupted requests are ended.
+	SweepInterval time.Duration
 	LogLevel      string
 }
 
@@ -61,6 +63,7 @@ type env struct {
 	RequestTTL    string `envconfig:"ORYBOT_REQUEST_TTL"`
 	RecoveryTTL   string `envconfig:"ORYBOT_RECOVERY_TTL"`
 	GroupCacheTTL string `envconfig:"ORYBOT_GROUP_CACHE_TTL"`
+	SweepInterval string `envconfig:"ORYBOT_SWEEP_INTERVAL"`
 	LogLevel      string `envconfig:"ORYBOT_LOG_LEVEL"`
 }
 
@@ -72,6 +75,8 @@ const (
 	// DefaultGroupCacheTTL keeps usergroups.users.list (about 20 calls a
 	// minute) well inside its rate limit.
 	DefaultGroupCacheTTL = 5 * time.Minute
+	// DefaultSweepInterval ends an expired request's card within 20 seconds.
+	DefaultSweepInterval = 20 * time.Second
 	DefaultLogLevel      = "info"
 )
 
@@ -97,6 +102,7 @@ func Load() (Config, error) {
 		RequestTTL:    DefaultRequestTTL,
 		RecoveryTTL:   DefaultRecoveryTTL,
 		GroupCacheTTL: DefaultGroupCacheTTL,
+		SweepInterval: DefaultSweepInterval,
 		LogLevel:      strings.ToLower(cmp.Or(strings.TrimSpace(e.LogLevel), DefaultLogLevel)),
 	}
 	c.Approvers = list(e.Approvers)
@@ -127,6 +133,7 @@ func Load() (Config, error) {
 	duration("ORYBOT_REQUEST_TTL", e.RequestTTL, &c.RequestTTL)
 	duration("ORYBOT_RECOVERY_TTL", e.RecoveryTTL, &c.RecoveryTTL)
 	duration("ORYBOT_GROUP_CACHE_TTL", e.GroupCacheTTL, &c.GroupCacheTTL)
+	duration("ORYBOT_SWEEP_INTERVAL", e.SweepInterval, &c.SweepInterval)
 	errs = append(errs, c.validate()...)
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
@@ -164,7 +171,7 @@ func expects(key string) string {
 		return "optional: verb:count pairs such as lockout:2,recovery:1, for changing verbs and counts from 1 to 10"
 	case "ORYBOT_DATABASE_URL":
 		return "a SQLite file path such as orybot.db"
-	case "ORYBOT_REQUEST_TTL", "ORYBOT_RECOVERY_TTL", "ORYBOT_GROUP_CACHE_TTL":
+	case "ORYBOT_REQUEST_TTL", "ORYBOT_RECOVERY_TTL", "ORYBOT_GROUP_CACHE_TTL", "ORYBOT_SWEEP_INTERVAL":
 		return "a positive Go duration such as 30m or 1h"
 	case "ORYBOT_LOG_LEVEL":
 		return "one of debug, info, warn, error"

@@ -31,6 +31,7 @@ var keys = []string{
 	"ORYBOT_CHANNELS",
 	"ORYBOT_APPROVALS_REQUIRED",
 	"ORYBOT_GROUP_CACHE_TTL",
+	"ORYBOT_SWEEP_INTERVAL",
 }
 
 // Distinctive secret values, so that a leak into an error is easy to spot.
@@ -131,6 +132,7 @@ func TestLoad(t *testing.T) {
 				RequestTTL:    time.Hour,
 				RecoveryTTL:   time.Hour,
 				GroupCacheTTL: 5 * time.Minute,
+				SweepInterval: 20 * time.Second,
 				LogLevel:      "info",
 			},
 		},
@@ -164,6 +166,7 @@ func TestLoad(t *testing.T) {
 				RequestTTL:        30 * time.Minute,
 				RecoveryTTL:       15 * time.Minute,
 				GroupCacheTTL:     5 * time.Minute,
+				SweepInterval:     20 * time.Second,
 				Requesters:        []string{"U0REQ1", "S0GRP1"},
 				Channels:          []string{"C0OPS1", "G0SEC1"},
 				ApprovalsRequired: map[string]int{"lockout": 2, "recovery": 1},
@@ -185,6 +188,7 @@ func TestLoad(t *testing.T) {
 				RequestTTL:    time.Hour,
 				RecoveryTTL:   time.Hour,
 				GroupCacheTTL: 5 * time.Minute,
+				SweepInterval: 20 * time.Second,
 				LogLevel:      "info",
 			},
 		},
@@ -201,6 +205,7 @@ func TestLoad(t *testing.T) {
 				RequestTTL:    time.Hour,
 				RecoveryTTL:   time.Hour,
 				GroupCacheTTL: 5 * time.Minute,
+				SweepInterval: 20 * time.Second,
 				LogLevel:      "info",
 			},
 		},
@@ -218,6 +223,7 @@ func TestLoad(t *testing.T) {
 				RequestTTL:    time.Hour,
 				RecoveryTTL:   time.Hour,
 				GroupCacheTTL: 5 * time.Minute,
+				SweepInterval: 20 * time.Second,
 				LogLevel:      "info",
 			},
 		},

@@ -104,6 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Channels:          cfg.Channels,
 		ApprovalsRequired: cfg.ApprovalsRequired,
 		GroupCacheTTL:     cfg.GroupCacheTTL,
+		SweepInterval:     cfg.SweepInterval,
 	})
 	err = b.Run(ctx)
 	logger.Info("stopped")
