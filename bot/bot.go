@@ -62,6 +62,8 @@ type AuditLog interface {
 	AppendAudit(ctx context.Context, recs ...audit.Record) ([]audit.Record, error)
 	Undelivered(ctx context.Context, limit int) ([]audit.Record, error)
 	MarkDelivered(ctx context.Context, seq int64, now time.Time) error
+	AcquireDeliveryLease(ctx context.Context, holder string, now time.Time, ttl time.Duration) (bool, error)
+	ReleaseDeliveryLease(ctx context.Context, holder string) error
 	VerifyAudit(ctx context.Context) (audit.Record, error)
 }
 
@@ -102,6 +104,7 @@ type Bot struct {
 	requesters *userSet
 	http       *http.Client  // for response_url posts
 	kick       chan struct{} // wakes the audit delivery loop
+	instance   string        // this replica, as holder of the delivery lease
 	work       sync.WaitGroup
 }
 
@@ -136,6 +139,7 @@ func New(logger *slog.Logger, api *slack.Client, ids Ory, reqs Requests, cfg Con
 		requesters: newUserSet(cfg.Requesters, members, cfg.GroupCacheTTL, cfg.Now),
 		http:       &http.Client{Timeout: 15 * time.Second},
 		kick:       make(chan struct{}, 1),
+		instance:   newRef() + newRef(),
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/orybot/orybot/audit"
 	"github.com/orybot/orybot/internal/slacktest"
 	"github.com/orybot/orybot/ory"
 	"github.com/orybot/orybot/store"
@@ -238,5 +239,46 @@ func BenchmarkAck(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 		})
+	}
+}
+
+// Two replicas on one database must not both post the audit trail: the
+// delivery lease lets one deliver, so each record reaches the channel once.
+func TestDeliveryLeaseBetweenReplicas(t *testing.T) {
+	fs := slacktest.New(t)
+	fs.SetDelay("chat.postMessage", 50*time.Millisecond) // both would read the same records
+	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "orybot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var bots []*Bot
+	for range 2 {
+		api := slack.New(slacktest.BotToken, slack.OptionAPIURL(fs.APIURL()), slack.OptionAppLevelToken(slacktest.AppToken))
+		b := New(testLogger(t), api, &fakeOry{}, st, Config{AuditChannel: "CAUDIT", Approvers: []string{"UAPP"}, RequestTTL: time.Hour})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); b.deliver(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		bots = append(bots, b)
+	}
+	const n = 6
+	for i := range n {
+		rec := audit.Record{Time: time.Now(), RequestID: fmt.Sprintf("req%07d", i), Event: audit.Requested, Verb: "deactivate", Requester: "UREQ"}
+		if _, err := st.AppendAudit(t.Context(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, b := range bots {
+		b.kickDelivery()
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := fs.WaitFor(ctx, func() bool { return len(fs.Messages("CAUDIT")) >= n }); err != nil {
+		t.Fatalf("%d of %d records delivered", len(fs.Messages("CAUDIT")), n)
+	}
+	time.Sleep(300 * time.Millisecond) // room for a wrong second post
+	if got := len(fs.Messages("CAUDIT")); got != n {
+		t.Errorf("%d audit posts for %d records, want each once", got, n)
 	}
 }

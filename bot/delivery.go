@@ -19,6 +19,9 @@ const (
 	deliveryBatch      = 50
 	deliveryBackoffMin = time.Second
 	deliveryBackoffMax = time.Minute
+	// deliveryLease outlasts the longest backoff, so that the deliverer
+	// keeps its lease through an outage.
+	deliveryLease = 2 * time.Minute
 )
 
 // kickDelivery wakes the delivery loop after records were appended.
@@ -35,17 +38,34 @@ func (b *Bot) kickDelivery() {
 // behind it, and is retried with backoff. An outage is logged once when it
 // starts and once when it ends.
 func (b *Bot) deliver(ctx context.Context) {
+	defer func() {
+		// Let another replica deliver at once rather than after the lease.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := b.requests.ReleaseDeliveryLease(ctx, b.instance); err != nil {
+			b.log.Error("release audit delivery lease", "err", err)
+		}
+	}()
 	backoff := deliveryBackoffMin
 	var outage error
 	for {
 		wait := deliveryPoll
-		recs, err := b.requests.Undelivered(ctx, deliveryBatch)
+		var recs []audit.Record
+		held, err := b.leaseDelivery(ctx)
+		if held {
+			recs, err = b.requests.Undelivered(ctx, deliveryBatch)
+		}
 		if err != nil && ctx.Err() == nil {
 			b.log.Error("read undelivered audit records", "err", err)
+			err = nil
 		}
 		for _, rec := range recs {
-			err = b.postAudit(ctx, rec)
-			if err != nil {
+			// Renewed before every post: a batch at Slack's rate limit can
+			// outlast a lease taken once.
+			if held, err = b.leaseDelivery(ctx); !held || err != nil {
+				break
+			}
+			if err = b.postAudit(ctx, rec); err != nil {
 				break
 			}
 		}
@@ -90,10 +110,21 @@ func (b *Bot) deliver(ctx context.Context) {
 	}
 }
 
+// leaseDelivery takes or renews the lease that makes this bot the one
+// replica delivering the audit trail; the others leave it alone, so records
+// go out once and in order.
+func (b *Bot) leaseDelivery(ctx context.Context) (bool, error) {
+	return b.requests.AcquireDeliveryLease(ctx, b.instance, b.cfg.Now(), deliveryLease)
+}
+
 // postAudit posts one record and marks it delivered. Posting comes first:
 // if the bot dies between the two, the record is posted again after the
 // restart rather than lost.
 func (b *Bot) postAudit(ctx context.Context, rec audit.Record) error {
+	// Shutdown waits for this record: a post cut off half-way, or posted but
+	// not marked, would be posted again by whoever delivers next.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
 	_, _, err := b.api.PostMessageContext(ctx, b.cfg.AuditChannel,
 		slack.MsgOptionText(auditText(rec), false), slack.MsgOptionBlocks(auditBlocks(rec)...))
 	if err != nil {

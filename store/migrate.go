@@ -136,6 +136,17 @@ func migrations() [][]string {
 				UNIQUE (request_id, seq)
 			)`,
 		},
+		// 4: who posts the audit trail. Only the holder of this one-row
+		// lease delivers, so that replicas sharing a database neither post
+		// a record twice nor out of order.
+		{
+			`CREATE TABLE delivery_lease (
+				id     INTEGER PRIMARY KEY CHECK (id = 1),
+				holder TEXT NOT NULL,
+				until  BIGINT NOT NULL
+			)`,
+			`INSERT INTO delivery_lease (id, holder, until) VALUES (1, '', 0)`,
+		},
 	}
 }
 

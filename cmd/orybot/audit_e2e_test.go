@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 )
@@ -141,3 +142,32 @@ func TestAuditVerifyEndToEnd(t *testing.T) {
 		t.Errorf("orybot audit verify = %v, want an error naming record 2", err)
 	}
 }
+
+// Two replicas share one database: each audit record still reaches the
+// channel once, in order, whichever replica handled the request.
+func TestAuditDeliveryWithTwoReplicas(t *testing.T) {
+	h := newHarness(t)
+	// Both replicas find records to deliver at once when the channel opens,
+	// and slow posts widen the window in which both could post the same one.
+	h.slack.SetMember(auditChan, false)
+	stopA := h.startBot(t)
+	h.startBot(t)
+	want := 0
+	for _, u := range []string{"hal", "ida", "kim"} {
+		want += h.approveOne(t, u)
+	}
+	h.slack.SetDelay("chat.postMessage", 150*time.Millisecond)
+	h.slack.SetMember(auditChan, true)
+	h.waitSeqs(t, want)
+	stopA() // the replica holding the lease may go; the other takes over
+	want += h.approveOne(t, "jon")
+	h.waitSeqs(t, want)
+	time.Sleep(deliveryQuiet)
+	if n := len(h.slack.Messages(auditChan)); n != want {
+		t.Errorf("%d audit posts, want %d (each record once)", n, want)
+	}
+}
+
+// deliveryQuiet is long enough for a wrong duplicate post to show up: more
+// than the delivery loop's poll interval.
+const deliveryQuiet = 6 * time.Second
