@@ -155,11 +155,11 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 	sm := socketmode.New(b.api)
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Stop the loops, then wait for them and for work already acked.
+	defer func() { cancel(); b.work.Wait() }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- sm.RunContext(ctx) }()
-	defer b.work.Wait()
 	b.spawnLoop(ctx, b.sweep)
 	b.spawnLoop(ctx, b.deliver)
 
@@ -171,6 +171,10 @@ func (b *Bot) Run(ctx context.Context) error {
 		case err := <-errc:
 			if ctx.Err() != nil {
 				return nil
+			}
+			var se slack.SlackErrorResponse
+			if errors.As(err, &se) && se.Err == "invalid_auth" {
+				return fmt.Errorf("slack socket mode: check SLACK_APP_TOKEN (an app-level token with connections:write): %w", err)
 			}
 			return fmt.Errorf("slack socket mode: %w", err)
 		case evt, ok := <-sm.Events:

@@ -30,21 +30,18 @@ func (b *Bot) command(sc slack.SlashCommand) (ack any, work func(context.Context
 	if msg := b.channelRefusal(sc.ChannelID); msg != "" {
 		return ephemeral(msg), nil
 	}
-	switch cmd.Verb {
-	case commands.Pending:
+	switch spec, _ := commands.Lookup(cmd.Verb); {
+	case cmd.Verb == commands.Pending:
 		return nil, func(ctx context.Context) { b.pending(ctx, sc) }
-	case commands.Cancel:
+	case cmd.Verb == commands.Cancel:
 		return nil, func(ctx context.Context) {
 			b.cancel(ctx, sc.UserID, cmd.Target, func(ctx context.Context, text string) { b.reply(ctx, sc.ResponseURL, text) })
 		}
-	}
-	if cmd.Verb == commands.Audit {
-		if cmd.Args[0] != "verify" {
-			return ephemeral(fmt.Sprintf("I don't know `/ory audit %s`. Did you mean `/ory audit verify`?", cmd.Args[0])), nil
-		}
+	case cmd.Verb == commands.Audit && cmd.Args[0] != "verify":
+		return ephemeral(fmt.Sprintf("I don't know `/ory audit %s`. Did you mean `/ory audit verify`?", cmd.Args[0])), nil
+	case cmd.Verb == commands.Audit:
 		return nil, func(ctx context.Context) { b.verifyAudit(ctx, sc) }
-	}
-	if spec, _ := commands.Lookup(cmd.Verb); !spec.Changing {
+	case !spec.Changing:
 		return nil, func(ctx context.Context) { b.lookup(ctx, sc, cmd) }
 	}
 	return nil, func(ctx context.Context) { b.request(ctx, sc, cmd) }
@@ -68,7 +65,8 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd commands.C
 	}
 	id := p.identity
 	reqID := store.NewID()
-	if own, err := b.ownIdentity(ctx, sc.UserID, reqID, emailDigest(reqID, id.Email)); err != nil || own {
+	digest := emailDigest(reqID, id.Email)
+	if own, err := b.ownIdentity(ctx, sc.UserID, reqID, digest); err != nil || own {
 		msg := "You cannot act on your own identity: ask someone else to make this request. Nothing was requested."
 		if err != nil {
 			msg = b.describe(err, "check own identity", log) + " Nothing was requested."
@@ -83,7 +81,7 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd commands.C
 	}
 	// Kept so that an approver's click can be checked against the identity's
 	// email (never stored in clear) and the identity's state at request time.
-	p.args["email_digest"] = emailDigest(reqID, id.Email)
+	p.args["email_digest"] = digest
 	p.args["fingerprint"] = id.Fingerprint
 	p.args["credentials"] = strings.Join(id.CredentialTypes, ",")
 	now := b.cfg.Now()

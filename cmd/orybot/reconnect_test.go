@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"testing"
 	"time"
 
@@ -66,5 +68,26 @@ func TestInterruptedRequestIsEnded(t *testing.T) {
 	contains(t, "audit record", h.waitAudit(t, reqID), "failed")
 	if got := h.status(t, reqID); got != store.StatusFailed {
 		t.Errorf("status = %s, want failed", got)
+	}
+}
+
+// Revoked or mistyped Slack tokens stop the bot with a message naming the
+// variable, rather than leaving it retrying in silence.
+func TestBadSlackTokensStopTheBot(t *testing.T) {
+	h := newHarness(t)
+	for _, tt := range []struct{ key, value string }{
+		{"SLACK_BOT_TOKEN", "xoxb-revoked"},
+		{"SLACK_APP_TOKEN", "xapp-revoked"},
+	} {
+		t.Run(tt.key, func(t *testing.T) {
+			t.Setenv(tt.key, tt.value)
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			err := run(ctx, nil, &bytes.Buffer{}, h.logs)
+			if err == nil || ctx.Err() != nil {
+				t.Fatalf("run = %v (ctx %v), want it to stop by itself with an error", err, ctx.Err())
+			}
+			contains(t, "error", err.Error(), "invalid_auth", tt.key)
+		})
 	}
 }
