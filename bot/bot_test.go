@@ -282,3 +282,26 @@ func TestDeliveryLeaseBetweenReplicas(t *testing.T) {
 		t.Errorf("%d audit posts for %d records, want each once", got, n)
 	}
 }
+
+func TestOryErrorsInWords(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{&ory.Error{Status: 400, Reason: "The request was malformed.", Err: ory.ErrBadRequest}, "rejected the request as invalid. Ory said: The request was malformed."},
+		{&ory.Error{Status: 401, Err: ory.ErrUnauthorized}, "ORY_API_KEY"},
+		{&ory.Error{Status: 404, Err: ory.ErrNotFound}, "could not find"},
+		{&ory.Error{Status: 409, Err: ory.ErrConflict}, "conflict"},
+		{&ory.Error{Status: 429, Err: ory.ErrRateLimited}, "rate limit"},
+		{&ory.Error{Status: 503, Err: ory.ErrUnavailable}, "server error"},
+		{&ory.Error{Reason: "dial tcp: connection refused", Err: ory.ErrUnavailable}, "could not be reached"},
+		{&ory.Error{Status: 307, Err: ory.ErrWrongURL}, "public port"},
+		{&ory.Error{Status: 405}, "unexpected answer (HTTP 405)"},
+	}
+	for _, tt := range tests {
+		got, known := userWords(fmt.Errorf("op: %w", tt.err))
+		if !known || !strings.Contains(got, tt.want) || strings.Contains(got, "Bad Request") {
+			t.Errorf("userWords(%v) = %q, %v; want words containing %q", tt.err, got, known, tt.want)
+		}
+	}
+}

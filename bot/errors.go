@@ -84,6 +84,8 @@ func userWords(err error) (string, bool) {
 		return "Ory reported a conflict: the identity may have been changed at the same time. Check it and try again." + reason, true
 	case errors.Is(err, ory.ErrWrongURL):
 		return "Ory answered with a redirect: ORY_ADMIN_URL probably points at Kratos's public port instead of its admin port. An admin should fix the setting.", true
+	case oe != nil && oe.Status != 0:
+		return fmt.Sprintf("Ory refused the call with an unexpected answer (HTTP %d); this Ory version may not support it.%s", oe.Status, reason), true
 	}
 	var rl *slack.RateLimitedError
 	if errors.As(err, &rl) {
