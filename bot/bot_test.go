@@ -305,3 +305,20 @@ func TestOryErrorsInWords(t *testing.T) {
 		}
 	}
 }
+
+func TestRequestsNeedAChannel(t *testing.T) {
+	fs := startBot(t, &fakeOry{})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	env, err := fs.SlashCommand(ctx, slacktest.SlashCommand{User: "UREQ", Channel: "D0DIRECT", Command: "/ory", Text: "lockout a@example.com -- x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := env.WaitAck(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ack.Payload), "need a channel") {
+		t.Errorf("ack = %s, want a refusal saying requests need a channel", ack.Payload)
+	}
+}

@@ -43,6 +43,8 @@ func (b *Bot) command(sc slack.SlashCommand) (ack any, work func(context.Context
 		return nil, func(ctx context.Context) { b.verifyAudit(ctx, sc) }
 	case !spec.Changing:
 		return nil, func(ctx context.Context) { b.lookup(ctx, sc, cmd) }
+	case strings.HasPrefix(sc.ChannelID, "D"):
+		return ephemeral("Approvers can't see a direct message, so requests need a channel: run this in a channel where the approvers and I are members."), nil
 	}
 	return nil, func(ctx context.Context) { b.request(ctx, sc, cmd) }
 }
