@@ -181,7 +181,9 @@ func IsUUID(s string) bool { return uuidRE.MatchString(s) }
 // Parse turns the text after "/ory" into a Command. The reason is
 // everything after the first "--" word.
 func Parse(text string) (Command, error) {
-	text = strings.TrimSpace(text)
+	// NUL and invalid UTF-8 have no business in a command, and PostgreSQL
+	// refuses to store them.
+	text = strings.TrimSpace(strings.ReplaceAll(strings.ToValidUTF8(text, "\uFFFD"), "\x00", ""))
 	if text == "" {
 		return Command{}, &ParseError{Err: ErrEmpty}
 	}

@@ -170,7 +170,7 @@ func expects(key string) string {
 	case "ORYBOT_APPROVALS_REQUIRED":
 		return "optional: verb:count pairs such as lockout:2,recovery:1, for changing verbs and counts from 1 to 10"
 	case "ORYBOT_DATABASE_URL":
-		return "a SQLite file path such as orybot.db"
+		return "a SQLite file path such as orybot.db, or a postgres:// URL"
 	case "ORYBOT_REQUEST_TTL", "ORYBOT_RECOVERY_TTL", "ORYBOT_GROUP_CACHE_TTL", "ORYBOT_SWEEP_INTERVAL":
 		return "a positive Go duration such as 30m or 1h"
 	case "ORYBOT_LOG_LEVEL":

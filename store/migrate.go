@@ -150,25 +150,37 @@ func migrations() [][]string {
 	}
 }
 
+// backend is the kind of database behind a Store, for the few places where
+// SQLite and PostgreSQL must be told apart.
+type backend int
+
+const (
+	sqliteBackend backend = iota
+	postgresBackend
+)
+
+// migrateLockKey is the PostgreSQL advisory lock that replicas migrating
+// one database take turns on: "orybot" in ASCII. Advisory locks belong to
+// one database, so orybots on other databases of the server do not wait.
+const migrateLockKey = 0x6f7279626f74
+
 // migrate brings db's schema up to the latest version.
-func migrate(ctx context.Context, db *sql.DB) error {
-	return migrateWith(ctx, db, migrations())
+func migrate(ctx context.Context, db *sql.DB, b backend) error {
+	return migrateWith(ctx, db, b, migrations())
 }
 
 // migrateWith brings db's schema up to version len(ms), applying ms. Tests
 // pass a prefix of migrations() to make a database as an older orybot did.
-func migrateWith(ctx context.Context, db *sql.DB, ms [][]string) error {
+func migrateWith(ctx context.Context, db *sql.DB, b backend, ms [][]string) error {
 	// The single row (id 1) must exist before a transaction can lock it.
-	// Both statements are harmless when another replica ran them first.
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
-		id      INTEGER PRIMARY KEY CHECK (id = 1),
-		version INTEGER NOT NULL
-	)`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	if _, err := db.ExecContext(ctx,
-		`INSERT INTO schema_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	// Both statements are harmless when another replica ran them first,
+	// except that two PostgreSQL sessions creating one table at once can
+	// both try, and one then fails on a unique index of the catalog. So on
+	// PostgreSQL they run in the transaction, after its advisory lock.
+	if b == sqliteBackend {
+		if err := createSchemaVersion(ctx, db); err != nil {
+			return err
+		}
 	}
 
 	tx, err := db.BeginTx(ctx, nil)
@@ -177,10 +189,22 @@ func migrateWith(ctx context.Context, db *sql.DB, ms [][]string) error {
 	}
 	defer tx.Rollback() // a no-op after Commit
 
+	if b == postgresBackend {
+		// Held until the transaction ends. PostgreSQL's DDL is
+		// transactional, so a migration that fails leaves nothing behind.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLockKey)); err != nil {
+			return fmt.Errorf("migrate: lock: %w", err)
+		}
+		if err := createSchemaVersion(ctx, tx); err != nil {
+			return err
+		}
+	}
+
 	// Write before reading, so that of two replicas starting at once the
 	// second waits for the first to commit and then finds nothing to do.
-	// (SQLite takes its write lock, honoring busy_timeout; PostgreSQL locks
-	// the row.) Reading first would let both read the old version.
+	// (SQLite takes its write lock, honoring busy_timeout; on PostgreSQL
+	// the advisory lock did that already, and this locks the row.) Reading
+	// first would let both read the old version.
 	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = version WHERE id = 1`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -208,4 +232,25 @@ func migrateWith(ctx context.Context, db *sql.DB, ms [][]string) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
+}
+
+// createSchemaVersion makes the table schema_version and its row, at
+// version 0, unless they exist.
+func createSchemaVersion(ctx context.Context, db execer) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		id      INTEGER PRIMARY KEY CHECK (id = 1),
+		version INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := db.ExecContext(ctx,
+		`INSERT INTO schema_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// execer is the writing that *sql.DB and *sql.Tx have in common.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }

@@ -3,14 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 )
 
 // acceptedURLs names the forms Open accepts, for error messages.
-const acceptedURLs = `use a SQLite path ("orybot.db"), "sqlite:PATH" or "file:PATH?PARAMS"`
+const acceptedURLs = `use a SQLite path ("orybot.db"), "sqlite:PATH" or "file:PATH?PARAMS", or a PostgreSQL URL "postgres://USER:PASSWORD@HOST:PORT/DATABASE?PARAMS"`
 
 // Open opens the database named by databaseURL, creating it if need be, and
 // brings its schema up to date.
@@ -24,23 +23,33 @@ const acceptedURLs = `use a SQLite path ("orybot.db"), "sqlite:PATH" or "file:PA
 //   - a SQLite URI "file:PATH?PARAMS", for extra SQLite or modernc.org/sqlite
 //     parameters.
 //
-// PostgreSQL URLs (postgres:// or postgresql://) are rejected for now; the
-// backend does not exist yet. Error messages never repeat a URL that could
-// hold a password.
+// A URL "postgres://…" or "postgresql://…" names a PostgreSQL database,
+// which several replicas of the bot can share. pgx reads it, so it takes
+// libpq's URL parameters (sslmode, connect_timeout…) and environment
+// variables (PGPASSWORD…); see
+// https://pkg.go.dev/github.com/jackc/pgx/v5/pgconn#ParseConfig. Key=value
+// connection strings ("host=… dbname=…") are not accepted. The database
+// must exist; Open creates the tables in it.
+//
+// Error messages never repeat a password: they name a PostgreSQL database
+// by its URL without password and parameters.
 func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	return open(ctx, databaseURL, true)
 }
 
 // OpenExisting is Open for a database that must exist already: it fails
-// rather than create an empty one. Tools that read the database, such as
-// "orybot audit verify", use it, since a new empty database would pass for
-// a clean one.
+// rather than create an empty one, or, on PostgreSQL, fill an empty one
+// with tables. Tools that read the database, such as "orybot audit
+// verify", use it, since a new empty database would pass for a clean one.
 func OpenExisting(ctx context.Context, databaseURL string) (*Store, error) {
 	return open(ctx, databaseURL, false)
 }
 
 // open is Open, and OpenExisting when create is false.
 func open(ctx context.Context, databaseURL string, create bool) (*Store, error) {
+	if isPostgresURL(databaseURL) {
+		return openPostgres(ctx, databaseURL, create)
+	}
 	dsn, path, err := sqliteDSN(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -58,7 +67,7 @@ func open(ctx context.Context, databaseURL string, create bool) (*Store, error) 
 	}
 	// migrate is also the first use of the database, so it reports a file
 	// that cannot be opened.
-	if err := migrate(ctx, db); err != nil {
+	if err := migrate(ctx, db, sqliteBackend); err != nil {
 		db.Close()
 		if !create && isCantOpen(err) {
 			return nil, fmt.Errorf("open store %s: no such database, or it cannot be opened: %w", path, err)
@@ -90,11 +99,25 @@ func sqliteDSN(databaseURL string) (dsn, path string, err error) {
 			return "", "", err
 		}
 		return "file:" + path + "?" + params, path, nil
-	case "postgres", "postgresql":
-		return "", "", errors.New("PostgreSQL is not supported yet; " + acceptedURLs)
 	default:
 		return "", "", fmt.Errorf("unsupported database URL scheme %q; %s", scheme, acceptedURLs)
 	}
+}
+
+// isPostgresURL reports whether databaseURL names a PostgreSQL database.
+func isPostgresURL(databaseURL string) bool {
+	scheme, _ := splitScheme(databaseURL)
+	switch strings.ToLower(scheme) {
+	case "postgres", "postgresql":
+		return true
+	}
+	return false
+}
+
+// isUniqueViolation reports whether err is the database refusing a row
+// whose primary key or unique column is taken.
+func isUniqueViolation(err error) bool {
+	return isSQLiteUniqueViolation(err) || isPostgresUniqueViolation(err)
 }
 
 // splitScheme splits an RFC 3986 scheme off s. A single letter is not taken

@@ -98,9 +98,9 @@ func sqlitePathDSN(path string) (dsn, name string, err error) {
 	return "file:" + uriPath + "?" + params, path, nil
 }
 
-// isUniqueViolation reports whether err is SQLite refusing a row whose
-// primary key or unique column is taken.
-func isUniqueViolation(err error) bool {
+// isSQLiteUniqueViolation reports whether err is SQLite refusing a row
+// whose primary key or unique column is taken.
+func isSQLiteUniqueViolation(err error) bool {
 	var e *sqlite.Error
 	if !errors.As(err, &e) {
 		return false

@@ -23,10 +23,14 @@
 // audit) in the same transaction, so that a record exists exactly when the
 // change it describes does; see audit.go.
 //
-// SQLite is the only backend so far. The SQL sticks to what SQLite and
-// PostgreSQL share ($n placeholders, RETURNING, ON CONFLICT, BIGINT times,
-// JSON in TEXT), so that a PostgreSQL backend can reuse it. The contract
-// every backend must meet is the conformance suite in conformance_test.go.
+// The backend is SQLite (modernc.org/sqlite) or PostgreSQL (pgx); see Open.
+// The SQL sticks to what the two share ($n placeholders, RETURNING, ON
+// CONFLICT, BIGINT times, JSON in TEXT), so both run the same statements;
+// only opening, migration locking and error codes differ. PostgreSQL runs
+// at its default isolation, READ COMMITTED, where a statement that waited
+// for a row lock sees the row as its holder committed it: that is what
+// makes the conditional UPDATEs decide races. The contract every backend
+// must meet is the conformance suite in conformance_test.go.
 package store
 
 import (
@@ -140,7 +144,8 @@ type Store struct {
 	// one writer anyway, and makes the others poll for its lock, sleeping
 	// up to 100ms between tries: with many goroutines polling, the lock
 	// sits idle and some wait out busy_timeout. Queueing here leaves one
-	// poller per Store.
+	// poller per Store. On PostgreSQL it costs little, since transactions
+	// on one replica mostly wait for the same audit_head row anyway.
 	writing chan struct{}
 }
 
