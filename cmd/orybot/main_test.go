@@ -274,10 +274,18 @@ func (h *harness) response(t *testing.T, env *slacktest.Envelope, n int) string 
 
 var requestIDRE = regexp.MustCompile("Request `([a-z0-9]+)` is waiting for approval")
 
-// request asks for text and returns the request id and its card.
+// request asks for text as the requester and returns the request id and
+// its card.
 func (h *harness) request(t *testing.T, text string) (string, slacktest.Message) {
 	t.Helper()
-	env, ack := h.command(t, requester, opsChan, text)
+	return h.requestBy(t, requester, text)
+}
+
+// requestBy is request for any requester: user types text in opsChan and
+// the request waits for approval.
+func (h *harness) requestBy(t *testing.T, user, text string) (string, slacktest.Message) {
+	t.Helper()
+	env, ack := h.command(t, user, opsChan, text)
 	if ack != "" {
 		t.Fatalf("ack for %q carried %q, want an empty ack", text, ack)
 	}

@@ -22,22 +22,6 @@ import (
 // action could have happened, they check Kratos's own state and the calls
 // that reached it.
 
-// requestBy is h.request for any requester: user types text in opsChan and
-// the request waits for approval.
-func (h *harness) requestBy(t *testing.T, user, text string) (string, slacktest.Message) {
-	t.Helper()
-	env, ack := h.command(t, user, opsChan, text)
-	if ack != "" {
-		t.Fatalf("ack for %q carried %q, want an empty ack", text, ack)
-	}
-	reply := h.response(t, env, 1)
-	m := requestIDRE.FindStringSubmatch(reply)
-	if m == nil {
-		t.Fatalf("reply to %q = %q, want it to say the request is waiting for approval", text, reply)
-	}
-	return m[1], h.card(t, m[1])
-}
-
 // answer types text as user in channel and returns the one ephemeral reply
 // that follows an empty ack.
 func (h *harness) answer(t *testing.T, user, channel, text string) string {
