@@ -22,7 +22,10 @@ import (
 func (b *Bot) command(sc slack.SlashCommand) (ack any, work func(context.Context)) {
 	cmd, err := commands.Parse(sc.Text)
 	if err != nil {
-		return ephemeral(b.describe(err, "") + "\n\n" + helpText()), nil
+		// A typing mistake, not worth a log line: answer it in the ack.
+		var pe *commands.ParseError
+		errors.As(err, &pe)
+		return ephemeral(parseWords(pe) + "\n\n" + helpText()), nil
 	}
 	if cmd.Verb == commands.Help {
 		return ephemeral(helpText()), nil

@@ -18,21 +18,15 @@ import (
 // A known error becomes a specific sentence that says what went wrong and
 // what to do; anything else becomes "internal error" with a reference that
 // also appears in the log line, so an operator can find the details. The
-// error is logged here, once, when log is not nil.
-func (b *Bot) describe(err error, op string, log ...*slog.Logger) string {
+// error is logged here, once, to log.
+func (b *Bot) describe(err error, op string, log *slog.Logger) string {
 	msg, known := userWords(err)
-	l := b.log
-	if len(log) > 0 && log[0] != nil {
-		l = log[0]
-	}
 	if known {
-		if op != "" {
-			l.Info("refused", "op", op, "err", err)
-		}
+		log.Info("refused", "op", op, "err", err)
 		return msg
 	}
 	ref := newRef()
-	l.Error("internal error", "op", op, "ref", ref, "err", err)
+	log.Error("internal error", "op", op, "ref", ref, "err", err)
 	return fmt.Sprintf("Something went wrong inside orybot (reference `%s`). Nothing was changed by this step; an admin can look up the reference in the bot's log.", ref)
 }
 
