@@ -46,15 +46,15 @@ func cardBlocks(r *store.Request, required int) []slack.Block {
 	}
 	fields := []*slack.TextBlockObject{
 		field("Identity", "`"+r.IdentityID+"`"),
-		field("Email", orDash(r.Display["email"])),
-		field("State when requested", orDash(r.Display["state"])),
+		field("Email", orDash(r.Snapshot.Email)),
+		field("State when requested", orDash(r.Snapshot.State)),
 		field("Requested by", "<@"+r.Requester+">"),
 		field("Reason", r.Reason),
 		field("Expires", slackDate(r.ExpiresAt)),
 	}
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(plain(title)),
-		slack.NewSectionBlock(mrkdwn(cmp.Or(r.Display["effect"], verbSummary(r.Verb))), nil, nil),
+		slack.NewSectionBlock(mrkdwn(cmp.Or(r.Effect, verbSummary(r.Verb))), nil, nil),
 		slack.NewSectionBlock(nil, fields, nil),
 	}
 	if r.Status == store.StatusPending {
@@ -70,7 +70,7 @@ func cardBlocks(r *store.Request, required int) []slack.Block {
 		// what they are about to do, naming the action and the identity.
 		confirm := slack.NewConfirmationBlockObject(
 			plain(truncate("Approve "+r.Verb+"?", 100)),
-			plain(truncate(fmt.Sprintf("This will run %s on identity %s (%s) right away.", r.Verb, r.IdentityID, orDash(r.Display["email"])), 300)),
+			plain(truncate(fmt.Sprintf("This will run %s on identity %s (%s) right away.", r.Verb, r.IdentityID, orDash(r.Snapshot.Email)), 300)),
 			plain("Approve"), plain("Cancel"))
 		approve := slack.NewButtonBlockElement(actionApprove, r.ID, plain("Approve")).WithStyle(slack.StylePrimary).WithConfirm(confirm)
 		deny := slack.NewButtonBlockElement(actionDeny, r.ID, plain("Deny")).WithStyle(slack.StyleDanger)

@@ -49,7 +49,8 @@ func testRequest(status store.Status) *store.Request {
 		ID:         "abcd2345ef",
 		Verb:       "deactivate",
 		IdentityID: "8f3c2a1e-5b6d-4c7e-9f00-1a2b3c4d5e6f",
-		Display:    map[string]string{"email": "a***@example.com", "state": "active", "effect": "Set the state to *inactive*, so the identity cannot log in."},
+		Snapshot:   store.Snapshot{Email: "a***@example.com", State: "active"},
+		Effect:     "Set the state to *inactive*, so the identity cannot log in.",
 		Requester:  "UREQ",
 		Reason:     "phished on 2026-11-20",
 		ChannelID:  "CSEC",
@@ -202,8 +203,9 @@ func TestPendingCardPerVerb(t *testing.T) {
 				t.Fatalf("check(%q): %v", text, err)
 			}
 			r := testRequest(store.StatusPending)
-			r.Verb, r.Reason, r.Args = string(cmd.Verb), cmd.Reason, p.args
-			r.Display = map[string]string{"email": maskEmail(p.identity.Email), "state": p.identity.State, "effect": p.effect}
+			r.Verb, r.Reason, r.Target = string(cmd.Verb), cmd.Reason, p.target
+			r.Snapshot = store.Snapshot{Email: maskEmail(p.identity.Email), State: p.identity.State}
+			r.Effect = p.effect
 			golden(t, "card_pending_"+name, slack.Blocks{BlockSet: cardBlocks(r, 1)})
 		})
 	}

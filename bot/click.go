@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/slack-go/slack"
@@ -71,7 +72,7 @@ func (b *Bot) mayDecide(ctx context.Context, user, requestID string, say replier
 		say(ctx, fmt.Sprintf("You are not allowed to approve or deny requests: only the users and groups in ORYBOT_APPROVERS are. Request `%s` is still pending.", req.ID))
 		return nil, nil, false
 	}
-	own, err := b.ownIdentity(ctx, user, req.ID, req.Args["email_digest"])
+	own, err := b.ownIdentity(ctx, user, req.ID, req.Snapshot.EmailDigest)
 	if err != nil {
 		say(ctx, b.describe(err, "check own identity", log)+" The request is still pending.")
 		return nil, nil, false
@@ -193,17 +194,21 @@ func (b *Bot) changes(ctx context.Context, req *store.Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if req.Args["fingerprint"] == "" || id.Fingerprint == req.Args["fingerprint"] {
+	if req.Snapshot.Fingerprint == "" {
+		// Without it nothing can be compared; "unchanged" would be a guess.
+		return "", fmt.Errorf("compare identity %s with request %s: the request has no fingerprint", req.IdentityID, req.ID)
+	}
+	if id.Fingerprint == req.Snapshot.Fingerprint {
 		return "", nil
 	}
 	var what []string
-	if old := req.Display["state"]; id.State != old {
+	if old := req.Snapshot.State; id.State != old {
 		what = append(what, fmt.Sprintf("its state went from %s to %s", old, id.State))
 	}
-	if emailDigest(req.ID, id.Email) != req.Args["email_digest"] {
+	if emailDigest(req.ID, id.Email) != req.Snapshot.EmailDigest {
 		what = append(what, "its email changed")
 	}
-	if creds := strings.Join(id.CredentialTypes, ","); creds != req.Args["credentials"] {
+	if !slices.Equal(id.CredentialTypes, req.Snapshot.Credentials) {
 		what = append(what, fmt.Sprintf("its credentials changed (now %s)", codeList(id.CredentialTypes)))
 	}
 	if len(what) == 0 {

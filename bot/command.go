@@ -81,22 +81,19 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd commands.C
 		b.reply(ctx, sc.ResponseURL, msg)
 		return
 	}
-	if p.args == nil {
-		p.args = map[string]string{}
-	}
-	// Kept so that an approver's click can be checked against the identity's
-	// email (never stored in clear) and the identity's state at request time.
-	p.args["email_digest"] = digest
-	p.args["fingerprint"] = id.Fingerprint
-	p.args["credentials"] = strings.Join(id.CredentialTypes, ",")
 	now := b.cfg.Now()
 	req := &store.Request{
 		ID:         reqID,
 		TriggerID:  sc.TriggerID,
 		Verb:       string(cmd.Verb),
 		IdentityID: id.ID,
-		Args:       p.args,
-		Display:    map[string]string{"email": maskEmail(id.Email), "state": id.State, "effect": p.effect},
+		Target:     p.target,
+		// Kept so that an approver's click can be checked against the
+		// identity's email (never stored in clear) and the identity's state
+		// at request time.
+		Snapshot: store.Snapshot{Email: maskEmail(id.Email), EmailDigest: digest, State: id.State,
+			Fingerprint: id.Fingerprint, Credentials: id.CredentialTypes},
+		Effect: p.effect,
 		Requester:  sc.UserID,
 		Reason:     cmd.Reason,
 		ChannelID:  sc.ChannelID,

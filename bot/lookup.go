@@ -120,7 +120,7 @@ func (b *Bot) pending(ctx context.Context, sc slack.SlashCommand) {
 		switch {
 		case r.Requester == sc.UserID:
 			role = "yours; you may cancel it"
-		case approver && email != "" && emailDigest(r.ID, email) == r.Args["email_digest"]:
+		case approver && email != "" && emailDigest(r.ID, email) == r.Snapshot.EmailDigest:
 			continue // it acts on their own identity, so they may not decide it
 		case approver && !slices.ContainsFunc(r.Approvals, func(a store.Approval) bool { return a.Approver == sc.UserID }):
 			role = fmt.Sprintf("asked by <@%s>; %d of %d approvals", r.Requester, len(r.Approvals), b.required(r.Verb))

@@ -24,7 +24,7 @@ import (
 type plan struct {
 	identity ory.Identity
 	effect   string
-	args     map[string]string // kept with the request for run
+	target   store.Target // kept with the request for run
 }
 
 // step is one Ory call of an approved request. do returns what it did, in
@@ -84,7 +84,7 @@ func (b *Bot) check(ctx context.Context, cmd commands.Command) (plan, error) {
 			return plan{}, &refusal{fmt.Sprintf("Identity `%s` has no second factor (%s), so there is nothing to reset.", id.ID, strings.Join(secondFactors, ", "))}
 		}
 		p.effect = "Remove the second factors " + codeList(factors) + "."
-		p.args = map[string]string{"types": strings.Join(factors, ",")}
+		p.target = store.Target{Factors: factors}
 	}
 	return p, nil
 }
@@ -117,7 +117,7 @@ func (b *Bot) checkRevokeSession(ctx context.Context, sessionID string) (plan, e
 		identity: id,
 		effect: fmt.Sprintf("Revoke session `%s` of this identity (authenticated %s, %s, %s).",
 			s.ID, slackDate(s.AuthenticatedAt), orDash(s.AAL), shortUA(s.UserAgent)),
-		args: map[string]string{"session_id": s.ID},
+		target: store.Target{SessionID: s.ID},
 	}, nil
 }
 
@@ -140,10 +140,10 @@ func (b *Bot) checkDeleteCredential(p plan, args []string) (plan, error) {
 		return plan{}, &refusal{fmt.Sprintf("Identity `%s` has no `%s` identifier `%s`. It has: %s.", id.ID, typ, identifier, codeList(id.Identifiers[typ]))}
 	}
 	p.effect = fmt.Sprintf("Remove the `%s` credential (the identity has it).", typ)
-	p.args = map[string]string{"type": typ}
+	p.target = store.Target{Credential: typ}
 	if identifier != "" && (typ == "oidc" || typ == "saml") {
 		p.effect = fmt.Sprintf("Remove the `%s` link `%s` (the identity has it).", typ, identifier)
-		p.args["identifier"] = identifier
+		p.target.Identifier = identifier
 	}
 	return p, nil
 }
@@ -192,7 +192,7 @@ func (b *Bot) steps(req *store.Request) []step {
 	case commands.RevokeSessions:
 		return []step{revokeAll}
 	case commands.RevokeSession:
-		sid := req.Args["session_id"]
+		sid := req.Target.SessionID
 		return []step{{name: "revoke session", subject: sid, do: func(ctx context.Context) (string, error) {
 			if err := b.ory.RevokeSession(ctx, sid); err != nil {
 				return "", err
@@ -200,10 +200,10 @@ func (b *Bot) steps(req *store.Request) []step {
 			return fmt.Sprintf("revoked session %s of identity %s", sid, id), nil
 		}}}
 	case commands.DeleteCredential:
-		return []step{deleteCred(req.Args["type"], req.Args["identifier"])}
+		return []step{deleteCred(req.Target.Credential, req.Target.Identifier)}
 	case commands.Reset2FA:
 		var steps []step
-		for _, t := range strings.Split(req.Args["types"], ",") {
+		for _, t := range req.Target.Factors {
 			steps = append(steps, deleteCred(t, ""))
 		}
 		return steps

@@ -69,8 +69,8 @@ func testAuditLifecycle(t *testing.T, s *Store) {
 	// Secrets and traits in a request never reach the trail: the store
 	// copies nothing from a request into its records.
 	req := newRequest(t0())
-	req.Args["recovery_link"] = "https://ory.example/recovery?token=PLANTEDtoken"
-	req.Display["email"] = "planted.trait@example.com"
+	req.Target.Identifier = "https://ory.example/recovery?token=PLANTEDtoken"
+	req.Snapshot.Email = "planted.trait@example.com"
 
 	requested := rec("", audit.Requested, 0)
 	requested.Subject = "totp"

@@ -26,8 +26,10 @@ func newRequest(now time.Time) *Request {
 	return &Request{
 		Verb:       "deactivate",
 		IdentityID: "5b0d6c3e-1d7b-4c9a-9a57-0d1f0c6b2d11",
-		Args:       map[string]string{"session": "s-1", "credential": "totp"},
-		Display:    map[string]string{"email": "a***@example.com", "state": "active"},
+		Target:     Target{SessionID: "s-1", Credential: "totp", Factors: []string{"totp", "webauthn"}},
+		Snapshot: Snapshot{Email: "a***@example.com", EmailDigest: "d1g35t", State: "active",
+			Fingerprint: "f1ng3r", Credentials: []string{"password", "totp"}},
+		Effect: "Set the state to *inactive*.",
 		Requester:  "U0REQUEST",
 		Reason:     "left the company",
 		ChannelID:  "C0OPS",
@@ -132,11 +134,8 @@ func testCreateGet(t *testing.T, s *Store) {
 	full.DecidedAt = t0().Add(time.Second)
 	full.FinishedAt = t0().Add(2 * time.Second)
 
-	nilMaps := newRequest(t0())
-	nilMaps.Args, nilMaps.Display = nil, nil
-
-	emptyMaps := newRequest(t0())
-	emptyMaps.Args, emptyMaps.Display = map[string]string{}, map[string]string{}
+	zeroData := newRequest(t0())
+	zeroData.Target, zeroData.Snapshot, zeroData.Effect = Target{}, Snapshot{}, ""
 
 	defaults := newRequest(t0())
 	defaults.CreatedAt = time.Time{}
@@ -149,8 +148,7 @@ func testCreateGet(t *testing.T, s *Store) {
 		req  *Request
 	}{
 		{"full", full},
-		{"nil maps", nilMaps},
-		{"empty maps", emptyMaps},
+		{"zero data", zeroData},
 		{"defaults", defaults},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

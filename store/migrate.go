@@ -12,8 +12,9 @@ import (
 // driver runs several statements in one Exec.
 //
 // Times are unix nanoseconds in BIGINT, which keeps sub-second precision and
-// compares the same way on SQLite and PostgreSQL; NULL means not yet. Args
-// and Display are JSON objects in TEXT.
+// compares the same way on SQLite and PostgreSQL; NULL means not yet. The
+// args and display columns hold a request's Target and its Snapshot with
+// the Effect, as JSON objects in TEXT.
 func migrations() [][]string {
 	return [][]string{
 		// 1: approval requests.

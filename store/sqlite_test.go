@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -300,7 +299,7 @@ func testMigrateFromVersion2(t *testing.T, u upgrade) {
 	}
 	olds := []*Request{
 		old("pending001", StatusPending, func(r *Request) { r.TriggerID, r.MessageTS = "trigger-1", "1700000000.000100" }),
-		old("pending002", StatusPending, func(r *Request) { r.Args, r.Display = nil, map[string]string{} }),
+		old("pending002", StatusPending, func(r *Request) { r.Target, r.Snapshot, r.Effect = Target{}, Snapshot{}, "" }),
 		old("approved01", StatusApproved, func(r *Request) { r.Approver, r.DecidedAt = "U0APPROVE", now }),
 		old("done000001", StatusDone, func(r *Request) {
 			r.Approver, r.Result, r.DecidedAt, r.FinishedAt = "U0APPROVE", "ok", now, now.Add(time.Second)
@@ -312,8 +311,12 @@ func testMigrateFromVersion2(t *testing.T, u upgrade) {
 		old("expired001", StatusExpired, func(r *Request) { r.FinishedAt = t0().Add(2 * time.Hour) }),
 	}
 	for _, r := range olds {
-		args, _ := json.Marshal(r.Args)
-		display, _ := json.Marshal(r.Display)
+		// Version 2 kept the data as string maps (see decodeData).
+		args := `{"email_digest":"d1g35t","fingerprint":"f1ng3r","credentials":"password,totp","types":"totp,webauthn","session_id":"s-1","type":"totp"}`
+		display := `{"email":"a***@example.com","state":"active","effect":"Set the state to *inactive*."}`
+		if r.ID == "pending002" {
+			args, display = "null", "{}"
+		}
 		_, err := db.ExecContext(ctx, `INSERT INTO requests (id, trigger_id, verb, identity_id, args, display,
 				requester, reason, channel_id, message_ts, status, approver, result,
 				created_at, expires_at, decided_at, finished_at)

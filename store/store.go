@@ -37,7 +37,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -106,8 +105,9 @@ type Request struct {
 	TriggerID      string            // Slack trigger_id of the slash command; unique when not empty
 	Verb           string            // the action, e.g. "deactivate"
 	IdentityID     string            // the Ory identity acted on
-	Args           map[string]string // verb-specific arguments (session id, credential type…)
-	Display        map[string]string // what the card shows that is not secret (masked email, state…)
+	Target         Target            // what besides the identity the action acts on
+	Snapshot       Snapshot          // the identity when the request was made
+	Effect         string            // what approving will do, in words for the card
 	Requester      string            // Slack user id of who asked
 	Reason         string            // why they asked
 	ChannelID      string            // channel of the approval card
@@ -183,13 +183,9 @@ func (s *Store) Create(ctx context.Context, r *Request, recs ...audit.Record) er
 	}
 	r.Status = StatusPending
 	r.Approvals = nil
-	args, err := json.Marshal(r.Args)
+	args, display, err := encodeData(r)
 	if err != nil {
-		return fmt.Errorf("create request %s: encode args: %w", r.ID, err)
-	}
-	display, err := json.Marshal(r.Display)
-	if err != nil {
-		return fmt.Errorf("create request %s: encode display: %w", r.ID, err)
+		return fmt.Errorf("create request %s: %w", r.ID, err)
 	}
 	recs = slices.Clone(recs)
 	for i := range recs {
@@ -200,7 +196,7 @@ func (s *Store) Create(ctx context.Context, r *Request, recs ...audit.Record) er
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
-			r.ID, r.TriggerID, r.Verb, r.IdentityID, string(args), string(display),
+			r.ID, r.TriggerID, r.Verb, r.IdentityID, args, display,
 			r.Requester, r.Reason, r.ChannelID, r.MessageTS, string(r.Status), r.Approver, r.DecisionReason,
 			r.Result, r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano(), nullTime(r.DecidedAt), nullTime(r.FinishedAt))
 		if err != nil {
@@ -648,11 +644,8 @@ func scanRequest(row interface{ Scan(...any) error }, extra ...any) (*Request, e
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(args), &r.Args); err != nil {
-		return nil, fmt.Errorf("decode args of request %s: %w", r.ID, err)
-	}
-	if err := json.Unmarshal([]byte(display), &r.Display); err != nil {
-		return nil, fmt.Errorf("decode display of request %s: %w", r.ID, err)
+	if err := decodeData(&r, args, display); err != nil {
+		return nil, err
 	}
 	r.Status = Status(status)
 	r.CreatedAt = time.Unix(0, created).UTC()

@@ -43,8 +43,8 @@ func auditDB(t *testing.T) (string, []audit.Record) {
 		req := &store.Request{
 			Verb:       "recovery",
 			IdentityID: "5b0d6c3e-1d7b-4c9a-9a57-0d1f0c6b2d11",
-			Args:       map[string]string{"link": "https://ory.example/recovery?token=" + plantedSecret},
-			Display:    map[string]string{"email": plantedTrait},
+			Target:     store.Target{Identifier: "https://ory.example/recovery?token=" + plantedSecret},
+			Snapshot:   store.Snapshot{Email: plantedTrait},
 			Requester:  "U0REQUEST",
 			Reason:     "locked out",
 			CreatedAt:  at,
