@@ -93,12 +93,12 @@ func (b *Bot) request(ctx context.Context, sc slack.SlashCommand, cmd commands.C
 		// at request time.
 		Snapshot: store.Snapshot{Email: maskEmail(id.Email), EmailDigest: digest, State: id.State,
 			Fingerprint: id.Fingerprint, Credentials: id.CredentialTypes},
-		Effect: p.effect,
-		Requester:  sc.UserID,
-		Reason:     cmd.Reason,
-		ChannelID:  sc.ChannelID,
-		CreatedAt:  now,
-		ExpiresAt:  now.Add(b.cfg.RequestTTL),
+		Effect:    p.effect,
+		Requester: sc.UserID,
+		Reason:    cmd.Reason,
+		ChannelID: sc.ChannelID,
+		CreatedAt: now,
+		ExpiresAt: now.Add(b.cfg.RequestTTL),
 	}
 	log = log.With("request_id", req.ID, "identity_id", id.ID)
 	// The request and its "requested" audit record are committed together.

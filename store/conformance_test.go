@@ -29,12 +29,12 @@ func newRequest(now time.Time) *Request {
 		Target:     Target{SessionID: "s-1", Credential: "totp", Factors: []string{"totp", "webauthn"}},
 		Snapshot: Snapshot{Email: "a***@example.com", EmailDigest: "d1g35t", State: "active",
 			Fingerprint: "f1ng3r", Credentials: []string{"password", "totp"}},
-		Effect: "Set the state to *inactive*.",
-		Requester:  "U0REQUEST",
-		Reason:     "left the company",
-		ChannelID:  "C0OPS",
-		CreatedAt:  now,
-		ExpiresAt:  now.Add(time.Hour),
+		Effect:    "Set the state to *inactive*.",
+		Requester: "U0REQUEST",
+		Reason:    "left the company",
+		ChannelID: "C0OPS",
+		CreatedAt: now,
+		ExpiresAt: now.Add(time.Hour),
 	}
 }
 
