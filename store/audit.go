@@ -45,8 +45,8 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...audit.Record) ([]audit.
 // turns: PostgreSQL locks the row until the transaction ends, and SQLite has
 // one writer at a time. Appenders must not read before that write. On
 // SQLite, a transaction that read first would keep an old snapshot and fail
-// with SQLITE_BUSY on writing; the transitions in store.go therefore write
-// their request first, which takes SQLite's lock just the same.
+// with SQLITE_BUSY on writing; the transitions in transitions.go therefore
+// write their request first, which takes SQLite's lock just the same.
 func appendAudit(ctx context.Context, tx *sql.Tx, recs []audit.Record) ([]audit.Record, error) {
 	if len(recs) == 0 {
 		return nil, nil

@@ -1,10 +1,49 @@
 package store
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 )
+
+// Request is one ask for an action on an Ory identity, and its outcome.
+type Request struct {
+	ID             string     // short random id from NewID
+	TriggerID      string     // Slack trigger_id of the slash command; unique when not empty
+	Verb           string     // the action, e.g. "deactivate"
+	IdentityID     string     // the Ory identity acted on
+	Target         Target     // what besides the identity the action acts on
+	Snapshot       Snapshot   // the identity when the request was made
+	Effect         string     // what approving will do, in words for the card
+	Requester      string     // Slack user id of who asked
+	Reason         string     // why they asked
+	ChannelID      string     // channel of the approval card
+	MessageTS      string     // ts of the approval card, set once it is posted
+	Status         Status     // where the request is; see the package doc
+	Approver       string     // Slack user id of who denied, or gave the approval that approved it
+	Approvals      []Approval // distinct approvals so far, in the order they were recorded; nil if none
+	DecisionReason string     // why it was denied, if the approver said
+	Result         string     // what happened, in words
+	CreatedAt      time.Time  // when it was asked for
+	ExpiresAt      time.Time  // after this the request can no longer be decided
+	DecidedAt      time.Time  // zero until approved, denied or cancelled
+	FinishedAt     time.Time  // zero until done, failed, stale or expired
+}
+
+// Approval is one approver's yes to a request.
+type Approval struct {
+	Approver string    // Slack user id
+	At       time.Time // when they approved
+}
+
+// NewID returns a new random request id: 10 lowercase base32 characters,
+// 50 bits, short enough to read out and type, unlikely to collide at the
+// rate people ask for approvals.
+func NewID() string {
+	return strings.ToLower(rand.Text()[:10])
+}
 
 // Target names what, besides the identity, an approved request acts on.
 // Most verbs need none of it.
