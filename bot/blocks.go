@@ -77,37 +77,11 @@ func cardBlocks(r *store.Request, required int) []slack.Block {
 		cancel := slack.NewButtonBlockElement(actionCancel, r.ID, plain("Cancel request"))
 		blocks = append(blocks, slack.NewActionBlock("decide", approve, deny, cancel))
 	} else {
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(outcome(r)), nil, nil))
+		card, _ := statusWords(r)
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(card), nil, nil))
 	}
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("Request `%s` · requested %s", r.ID, slackDate(r.CreatedAt)))))
 	return blocks
-}
-
-// outcome is the line that replaces the buttons once a request is decided.
-func outcome(r *store.Request) string {
-	switch r.Status {
-	case store.StatusApproved:
-		if r.Result != "" { // a retry notice while Ory is slow or rate-limiting
-			return fmt.Sprintf(":hourglass_flowing_sand: Approved by <@%s>; %s", r.Approver, r.Result)
-		}
-		return fmt.Sprintf(":hourglass_flowing_sand: Approved by <@%s>; running…", r.Approver)
-	case store.StatusDone:
-		return fmt.Sprintf(":white_check_mark: *Done*, approved by <@%s>:\n%s", r.Approver, r.Result)
-	case store.StatusFailed:
-		return fmt.Sprintf(":x: *Failed*, approved by <@%s>:\n%s", r.Approver, r.Result)
-	case store.StatusStale:
-		return fmt.Sprintf(":warning: *Not run*, approved by <@%s>: %s", r.Approver, r.Result)
-	case store.StatusDenied:
-		if r.DecisionReason != "" {
-			return fmt.Sprintf(":no_entry_sign: *Denied* by <@%s>: %s. Nothing was changed.", r.Approver, strings.TrimSuffix(r.DecisionReason, "."))
-		}
-		return fmt.Sprintf(":no_entry_sign: *Denied* by <@%s>. Nothing was changed.", r.Approver)
-	case store.StatusCancelled:
-		return ":leftwards_arrow_with_hook: *Cancelled* by the requester. Nothing was changed."
-	case store.StatusExpired:
-		return ":hourglass: *Expired* without a decision. Nothing was changed."
-	}
-	return string(r.Status)
 }
 
 func verbSummary(verb string) string {

@@ -171,12 +171,13 @@ func TestPendingCardPerVerb(t *testing.T) {
 		CredentialTypes: []string{"lookup_secret", "oidc", "password", "totp"},
 		Identifiers:     map[string][]string{"oidc": {"google:1234"}}}
 	o := &fakeOry{
-		identity: func(string) (ory.Identity, error) { return identity, nil },
-		byEmail:  func(string) (ory.Identity, error) { return identity, nil },
+		identities: []ory.Identity{identity},
 		sessions: []ory.Session{{ID: sessionID, IdentityID: identityID, Active: true, AuthenticatedAt: at,
 			ExpiresAt: at.Add(24 * time.Hour), AAL: "aal1", UserAgent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15"}},
 	}
-	b := New(testLogger(t), nil, o, nil, Config{RecoveryTTL: 30 * time.Minute})
+	cfg := testConfig()
+	cfg.RecoveryTTL = 30 * time.Minute
+	b := New(testLogger(t), nil, testDeps(o, nil), cfg)
 	for _, text := range []string{
 		"deactivate alice@example.com -- phished",
 		"activate alice@example.com -- recovered",
@@ -198,7 +199,7 @@ func TestPendingCardPerVerb(t *testing.T) {
 			name += "_" + cmd.Args[0]
 		}
 		t.Run(name, func(t *testing.T) {
-			p, err := b.check(t.Context(), cmd)
+			p, err := b.verbs[cmd.Verb].check(b, t.Context(), cmd)
 			if err != nil {
 				t.Fatalf("check(%q): %v", text, err)
 			}

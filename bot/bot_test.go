@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -17,69 +18,6 @@ import (
 	"github.com/orybot/orybot/ory"
 	"github.com/orybot/orybot/store"
 )
-
-// fakeOry is a hand-written Ory for the cases a real Kratos cannot produce
-// on demand, such as an email that matches two identities. Methods the
-// tests do not set answer errUnset.
-type fakeOry struct {
-	identity func(id string) (ory.Identity, error)
-	byEmail  func(email string) (ory.Identity, error)
-	sessions []ory.Session // answers Sessions and Session when not nil
-	calls    chan string
-}
-
-var _ Ory = (*fakeOry)(nil)
-
-var errUnset = fmt.Errorf("fakeOry: not set")
-
-func (f *fakeOry) record(call string) {
-	if f.calls != nil {
-		f.calls <- call
-	}
-}
-
-func (f *fakeOry) Identity(_ context.Context, id string) (ory.Identity, error) {
-	f.record("Identity")
-	if f.identity == nil {
-		return ory.Identity{}, errUnset
-	}
-	return f.identity(id)
-}
-
-func (f *fakeOry) IdentityByEmail(_ context.Context, email string) (ory.Identity, error) {
-	f.record("IdentityByEmail")
-	if f.byEmail == nil {
-		return ory.Identity{}, errUnset
-	}
-	return f.byEmail(email)
-}
-
-func (f *fakeOry) Sessions(context.Context, string, bool) ([]ory.Session, error) {
-	if f.sessions == nil {
-		return nil, errUnset
-	}
-	return f.sessions, nil
-}
-func (f *fakeOry) Session(_ context.Context, id string) (ory.Session, error) {
-	for _, s := range f.sessions {
-		if s.ID == id {
-			return s, nil
-		}
-	}
-	return ory.Session{}, ory.ErrNotFound
-}
-func (f *fakeOry) SetState(context.Context, string, string) (ory.Identity, error) {
-	return ory.Identity{}, errUnset
-}
-func (f *fakeOry) RevokeSession(context.Context, string) error         { return errUnset }
-func (f *fakeOry) RevokeSessions(context.Context, string) (int, error) { return 0, errUnset }
-func (f *fakeOry) RecoveryLink(context.Context, string, time.Duration) (string, time.Time, error) {
-	return "", time.Time{}, errUnset
-}
-func (f *fakeOry) RecoveryCode(context.Context, string, time.Duration) (string, string, time.Time, error) {
-	return "", "", time.Time{}, errUnset
-}
-func (f *fakeOry) DeleteCredential(context.Context, string, string, string) error { return errUnset }
 
 // testLogger sends the bot's logs to t.Log.
 func testLogger(t testing.TB) *slog.Logger {
@@ -97,7 +35,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 }
 
 // startBot runs a Bot against a fake Slack, a real SQLite store and o.
-func startBot(t testing.TB, o Ory) *slacktest.Server {
+func startBot(t testing.TB, o *fakeOry) *slacktest.Server {
 	t.Helper()
 	fs := slacktest.New(t)
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "orybot.db"))
@@ -106,7 +44,7 @@ func startBot(t testing.TB, o Ory) *slacktest.Server {
 	}
 	t.Cleanup(func() { st.Close() })
 	api := slack.New(slacktest.BotToken, slack.OptionAPIURL(fs.APIURL()), slack.OptionAppLevelToken(slacktest.AppToken))
-	b := New(testLogger(t), api, o, st, Config{AuditChannel: "CAUDIT", Approvers: []string{"UAPP"}, RequestTTL: time.Hour})
+	b := New(testLogger(t), api, testDeps(o, st), testConfig())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
@@ -126,6 +64,12 @@ func startBot(t testing.TB, o Ory) *slacktest.Server {
 
 func TestRefusalsBeforeTheCard(t *testing.T) {
 	const id = "8f3c2a1e-5b6d-4c7e-9f00-1a2b3c4d5e6f"
+	active := func(creds ...string) ory.Identity {
+		return ory.Identity{ID: id, State: "active", Email: "a@example.com", Fingerprint: "fp", CredentialTypes: creds}
+	}
+	failing := func(err error) *fakeOry {
+		return &fakeOry{identities: []ory.Identity{active("password")}, errs: map[string]error{"Identity": err}}
+	}
 	tests := []struct {
 		name string
 		text string
@@ -135,56 +79,45 @@ func TestRefusalsBeforeTheCard(t *testing.T) {
 		{
 			name: "email matches several identities",
 			text: "deactivate twin@example.com -- test",
-			ory: &fakeOry{byEmail: func(string) (ory.Identity, error) {
-				return ory.Identity{}, &ory.AmbiguousError{Op: "find identity by email", Count: 2}
-			}},
+			ory: &fakeOry{identities: []ory.Identity{
+				{ID: "1", Email: "twin@example.com"}, {ID: "2", Email: "Twin@example.com"}}},
 			want: "matches 2 identities",
 		},
 		{
 			name: "bad API key",
 			text: "deactivate " + id + " -- test",
-			ory: &fakeOry{identity: func(string) (ory.Identity, error) {
-				return ory.Identity{}, &ory.Error{Op: "get identity", Status: 401, Err: ory.ErrUnauthorized}
-			}},
+			ory:  failing(&ory.Error{Op: "get identity", Status: 401, Err: ory.ErrUnauthorized}),
 			want: "ORY_API_KEY",
 		},
 		{
 			name: "rate limited",
 			text: "deactivate " + id + " -- test",
-			ory: &fakeOry{identity: func(string) (ory.Identity, error) {
-				return ory.Identity{}, &ory.Error{Op: "get identity", Status: 429, Err: ory.ErrRateLimited}
-			}},
+			ory:  failing(&ory.Error{Op: "get identity", Status: 429, Err: ory.ErrRateLimited}),
 			want: "rate limit",
 		},
 		{
 			name: "unknown error gets a reference",
 			text: "deactivate " + id + " -- test",
-			ory:  &fakeOry{},
+			ory:  failing(errors.New("something odd")),
 			want: "reference `",
 		},
 		{
 			name: "reset-2fa without second factors",
 			text: "reset-2fa " + id + " -- lost phone",
-			ory: &fakeOry{identity: func(string) (ory.Identity, error) {
-				return ory.Identity{ID: id, State: "active", CredentialTypes: []string{"password"}}, nil
-			}},
+			ory:  &fakeOry{identities: []ory.Identity{active("password")}},
 			want: "has no second factor",
 		},
 		{
 			name: "delete-credential password",
 			text: "delete-credential " + id + " password -- x",
-			ory: &fakeOry{identity: func(string) (ory.Identity, error) {
-				return ory.Identity{ID: id, State: "active", CredentialTypes: []string{"password"}}, nil
-			}},
+			ory:  &fakeOry{identities: []ory.Identity{active("password")}},
 			want: "cannot be removed",
 		},
 		{
 			name: "delete-credential oidc needs an identifier",
 			text: "delete-credential " + id + " oidc -- x",
-			ory: &fakeOry{identity: func(string) (ory.Identity, error) {
-				return ory.Identity{ID: id, State: "active", CredentialTypes: []string{"password", "oidc"},
-					Identifiers: map[string][]string{"oidc": {"google:123", "github:9"}}}, nil
-			}},
+			ory: &fakeOry{identities: []ory.Identity{{ID: id, State: "active", CredentialTypes: []string{"password", "oidc"},
+				Identifiers: map[string][]string{"oidc": {"google:123", "github:9"}}}}},
 			want: "`google:123`, `github:9`",
 		},
 	}
@@ -218,7 +151,7 @@ func TestRefusalsBeforeTheCard(t *testing.T) {
 func BenchmarkAck(b *testing.B) {
 	for _, text := range []string{"help", "deactivate alice@example.com -- benchmark"} {
 		b.Run(strings.Fields(text)[0], func(b *testing.B) {
-			o := &fakeOry{byEmail: func(string) (ory.Identity, error) { return ory.Identity{}, ory.ErrNotFound }}
+			o := &fakeOry{}
 			fs := startBot(b, o)
 			ctx := context.Background()
 			lat := make([]time.Duration, 0, b.N)
@@ -255,7 +188,7 @@ func TestDeliveryLeaseBetweenReplicas(t *testing.T) {
 	var bots []*Bot
 	for range 2 {
 		api := slack.New(slacktest.BotToken, slack.OptionAPIURL(fs.APIURL()), slack.OptionAppLevelToken(slacktest.AppToken))
-		b := New(testLogger(t), api, &fakeOry{}, st, Config{AuditChannel: "CAUDIT", Approvers: []string{"UAPP"}, RequestTTL: time.Hour})
+		b := New(testLogger(t), api, testDeps(&fakeOry{}, st), testConfig())
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); b.deliver(ctx) }()

@@ -24,6 +24,15 @@ const (
 	deliveryLease = 2 * time.Minute
 )
 
+// Outbox holds the audit records waiting for the audit channel, and the
+// lease that lets one replica at a time post them.
+type Outbox interface {
+	Undelivered(ctx context.Context, limit int) ([]audit.Record, error)
+	MarkDelivered(ctx context.Context, seq int64, now time.Time) error
+	AcquireDeliveryLease(ctx context.Context, holder string, now time.Time, ttl time.Duration) (bool, error)
+	ReleaseDeliveryLease(ctx context.Context, holder string) error
+}
+
 // kickDelivery wakes the delivery loop after records were appended.
 func (b *Bot) kickDelivery() {
 	select {
@@ -42,7 +51,7 @@ func (b *Bot) deliver(ctx context.Context) {
 		// Let another replica deliver at once rather than after the lease.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := b.requests.ReleaseDeliveryLease(ctx, b.instance); err != nil {
+		if err := b.deps.Outbox.ReleaseDeliveryLease(ctx, b.instance); err != nil {
 			b.log.Error("release audit delivery lease", "err", err)
 		}
 	}()
@@ -53,7 +62,7 @@ func (b *Bot) deliver(ctx context.Context) {
 		var recs []audit.Record
 		held, err := b.leaseDelivery(ctx)
 		if held {
-			recs, err = b.requests.Undelivered(ctx, deliveryBatch)
+			recs, err = b.deps.Outbox.Undelivered(ctx, deliveryBatch)
 		}
 		if err != nil && ctx.Err() == nil {
 			b.log.Error("read undelivered audit records", "err", err)
@@ -114,7 +123,7 @@ func (b *Bot) deliver(ctx context.Context) {
 // replica delivering the audit trail; the others leave it alone, so records
 // go out once and in order.
 func (b *Bot) leaseDelivery(ctx context.Context) (bool, error) {
-	return b.requests.AcquireDeliveryLease(ctx, b.instance, b.cfg.Now(), deliveryLease)
+	return b.deps.Outbox.AcquireDeliveryLease(ctx, b.instance, b.cfg.Now(), deliveryLease)
 }
 
 // postAudit posts one record and marks it delivered. Posting comes first:
@@ -130,7 +139,7 @@ func (b *Bot) postAudit(ctx context.Context, rec audit.Record) error {
 	if err != nil {
 		return fmt.Errorf("post audit record %d: %w", rec.Seq, err)
 	}
-	if err := b.requests.MarkDelivered(ctx, rec.Seq, b.cfg.Now()); err != nil && !errors.Is(err, store.ErrDelivered) {
+	if err := b.deps.Outbox.MarkDelivered(ctx, rec.Seq, b.cfg.Now()); err != nil && !errors.Is(err, store.ErrDelivered) {
 		return fmt.Errorf("mark audit record %d delivered: %w", rec.Seq, err)
 	}
 	return nil

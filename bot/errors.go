@@ -156,3 +156,52 @@ func newRef() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// refusal is a request the bot will not make, with the words that say why.
+type refusal struct{ msg string }
+
+func (e *refusal) Error() string { return e.msg }
+
+// targetError is an identity that does not exist, with the words the user
+// typed to name it.
+type targetError struct {
+	target  string
+	byEmail bool
+	err     error
+}
+
+func (e *targetError) Error() string { return "no identity matches the target: " + e.err.Error() }
+func (e *targetError) Unwrap() error { return e.err }
+
+// deliveryError is a recovery secret that was created but could not be
+// handed to the requester. The secret is not kept anywhere, so it is lost
+// and simply expires.
+type deliveryError struct{ err error }
+
+func (e *deliveryError) Error() string {
+	return "deliver recovery secret to requester: " + e.err.Error()
+}
+func (e *deliveryError) Unwrap() error { return e.err }
+
+// groupError explains the user-group failures an operator can fix.
+func groupError(err error) error {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		switch se.Err {
+		case "plan_upgrade_required":
+			return fmt.Errorf("this Slack workspace's plan has no user groups (plan_upgrade_required); name users (U…) instead of groups (S…): %w", err)
+		case "no_such_subteam":
+			return fmt.Errorf("no such Slack user group (no_such_subteam); check the S… ids: %w", err)
+		case "missing_scope":
+			return fmt.Errorf("the Slack app lacks the usergroups:read scope; reinstall it from manifest.yml: %w", err)
+		}
+	}
+	return err
+}
+
+// isNotInChannel reports whether Slack refused a post because the bot is not
+// a member of the channel.
+func isNotInChannel(err error) bool {
+	var se slack.SlackErrorResponse
+	return errors.As(err, &se) && (se.Err == "not_in_channel" || se.Err == "channel_not_found")
+}

@@ -6,51 +6,67 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/slack-go/slack"
+	"time"
 
 	"github.com/orybot/orybot/audit"
-	"github.com/orybot/orybot/commands"
+	"github.com/orybot/orybot/ory"
 	"github.com/orybot/orybot/store"
 )
+
+// Listings answer the read-only commands about the bot's own records.
+type Listings interface {
+	Pending(ctx context.Context, now time.Time) ([]*store.Request, error)
+	VerifyAudit(ctx context.Context) (audit.Record, error)
+}
 
 // maxSessionsShown keeps a sessions answer well inside Slack's message size.
 const maxSessionsShown = 20
 
-// lookup answers the read-only verbs, show and sessions, to the requester
-// alone. They change nothing, so they need no approval.
-func (b *Bot) lookup(ctx context.Context, sc slack.SlashCommand, cmd commands.Command) {
-	log := b.log.With("cmd", string(cmd.Verb), "requester", sc.UserID)
-	if !b.allowed(ctx, sc, log) {
-		return
-	}
-	id, err := b.resolve(ctx, cmd)
+// identityWithSessions finds the identity a lookup names and its active
+// sessions, telling the user if it cannot.
+func (b *Bot) identityWithSessions(ctx context.Context, in *invocation) (ory.Identity, []ory.Session, bool) {
+	id, err := b.resolve(ctx, in.cmd)
 	if err != nil {
-		b.reply(ctx, sc.ResponseURL, b.describe(err, "resolve identity", log))
-		return
+		in.say(ctx, b.describe(err, "resolve identity", in.log))
+		return ory.Identity{}, nil, false
 	}
-	sessions, err := b.ory.Sessions(ctx, id.ID, true)
+	sessions, err := b.deps.Identities.Sessions(ctx, id.ID, true)
 	if err != nil {
-		b.reply(ctx, sc.ResponseURL, b.describe(err, "list sessions", log))
+		in.say(ctx, b.describe(err, "list sessions", in.log))
+		return ory.Identity{}, nil, false
+	}
+	in.log.Info("looked up identity", "identity_id", id.ID)
+	return id, sessions, true
+}
+
+// show answers `/ory show` to the requester alone.
+func (b *Bot) show(ctx context.Context, in *invocation) {
+	id, sessions, ok := b.identityWithSessions(ctx, in)
+	if !ok {
 		return
 	}
-	log.Info("looked up identity", "identity_id", id.ID)
 	var sb strings.Builder
-	if cmd.Verb == commands.Show {
-		fmt.Fprintf(&sb, "*Identity* `%s`\n", id.ID)
-		fmt.Fprintf(&sb, "• Email: %s\n", orDash(maskEmail(id.Email)))
-		fmt.Fprintf(&sb, "• State: %s\n", id.State)
-		fmt.Fprintf(&sb, "• Schema: %s\n", orDash(id.SchemaID))
-		fmt.Fprintf(&sb, "• Created: %s\n", slackDate(id.CreatedAt))
-		fmt.Fprintf(&sb, "• Credentials: %s\n", codeList(id.CredentialTypes))
-		fmt.Fprintf(&sb, "• Active sessions: %d", len(sessions))
-		b.reply(ctx, sc.ResponseURL, sb.String())
+	fmt.Fprintf(&sb, "*Identity* `%s`\n", id.ID)
+	fmt.Fprintf(&sb, "• Email: %s\n", orDash(maskEmail(id.Email)))
+	fmt.Fprintf(&sb, "• State: %s\n", id.State)
+	fmt.Fprintf(&sb, "• Schema: %s\n", orDash(id.SchemaID))
+	fmt.Fprintf(&sb, "• Created: %s\n", slackDate(id.CreatedAt))
+	fmt.Fprintf(&sb, "• Credentials: %s\n", codeList(id.CredentialTypes))
+	fmt.Fprintf(&sb, "• Active sessions: %d", len(sessions))
+	in.say(ctx, sb.String())
+}
+
+// sessions answers `/ory sessions` to the requester alone.
+func (b *Bot) sessions(ctx context.Context, in *invocation) {
+	id, sessions, ok := b.identityWithSessions(ctx, in)
+	if !ok {
 		return
 	}
 	if len(sessions) == 0 {
-		b.reply(ctx, sc.ResponseURL, fmt.Sprintf("Identity `%s` has no active sessions.", id.ID))
+		in.say(ctx, fmt.Sprintf("Identity `%s` has no active sessions.", id.ID))
 		return
 	}
+	var sb strings.Builder
 	fmt.Fprintf(&sb, "*Active sessions of* `%s` (%d):\n", id.ID, len(sessions))
 	for i, s := range sessions {
 		if i == maxSessionsShown {
@@ -60,27 +76,23 @@ func (b *Bot) lookup(ctx context.Context, sc slack.SlashCommand, cmd commands.Co
 		fmt.Fprintf(&sb, "• `%s` · authenticated %s · expires %s · %s · %s\n",
 			s.ID, slackDate(s.AuthenticatedAt), slackDate(s.ExpiresAt), orDash(s.AAL), shortUA(s.UserAgent))
 	}
-	b.reply(ctx, sc.ResponseURL, strings.TrimSpace(sb.String()))
+	in.say(ctx, strings.TrimSpace(sb.String()))
 }
 
 // verifyAudit checks the audit trail's hash chain, as `orybot audit verify`
 // does, and tells only the user who asked.
-func (b *Bot) verifyAudit(ctx context.Context, sc slack.SlashCommand) {
-	log := b.log.With("cmd", "audit verify", "requester", sc.UserID)
-	if !b.allowed(ctx, sc, log) {
-		return
-	}
-	last, err := b.requests.VerifyAudit(ctx)
+func (b *Bot) verifyAudit(ctx context.Context, in *invocation) {
+	last, err := b.deps.Listings.VerifyAudit(ctx)
 	var ce *audit.ChainError
 	switch {
 	case errors.As(err, &ce):
-		log.Error("audit trail does not verify", "err", err)
-		b.reply(ctx, sc.ResponseURL, fmt.Sprintf(":rotating_light: The audit trail does *not* verify: %s. "+
+		in.log.Error("audit trail does not verify", "err", err)
+		in.say(ctx, fmt.Sprintf(":rotating_light: The audit trail does *not* verify: %s. "+
 			"Someone may have changed the database; compare with the records in <#%s> and run `orybot audit verify` for details.", ce.Error(), b.cfg.AuditChannel))
 	case err != nil:
-		b.reply(ctx, sc.ResponseURL, b.describe(err, "verify audit trail", log))
+		in.say(ctx, b.describe(err, "verify audit trail", in.log))
 	default:
-		b.reply(ctx, sc.ResponseURL, fmt.Sprintf(":white_check_mark: The audit trail verifies: %d records, the last with hash `%s`. "+
+		in.say(ctx, fmt.Sprintf(":white_check_mark: The audit trail verifies: %d records, the last with hash `%s`. "+
 			"It should match the newest record in <#%s>.", last.Seq, orDash(last.ShortHash()), b.cfg.AuditChannel))
 	}
 }
@@ -90,27 +102,22 @@ const maxPendingShown = 25
 
 // pending lists the open requests the user may act on: approve or deny as
 // an approver, or cancel as the requester.
-func (b *Bot) pending(ctx context.Context, sc slack.SlashCommand) {
-	log := b.log.With("cmd", "pending", "requester", sc.UserID)
-	// Approvers may list what waits for them even when ORYBOT_REQUESTERS
-	// does not name them.
-	approver, err := b.approvers.contains(ctx, sc.UserID)
+func (b *Bot) pending(ctx context.Context, in *invocation) {
+	user := in.sc.UserID
+	approver, err := b.approvers.contains(ctx, user)
 	if err != nil {
-		b.reply(ctx, sc.ResponseURL, b.describe(err, "check approvers", log))
+		in.say(ctx, b.describe(err, "check approvers", in.log))
 		return
 	}
-	if !approver && !b.allowed(ctx, sc, log) {
-		return
-	}
-	reqs, err := b.requests.Pending(ctx, b.cfg.Now())
+	reqs, err := b.deps.Listings.Pending(ctx, b.cfg.Now())
 	if err != nil {
-		b.reply(ctx, sc.ResponseURL, b.describe(err, "list pending requests", log))
+		in.say(ctx, b.describe(err, "list pending requests", in.log))
 		return
 	}
 	var email string // the user's Slack email, to leave out their own identity
 	if approver {
-		if email, err = b.slackEmail(ctx, sc.UserID); err != nil {
-			b.reply(ctx, sc.ResponseURL, b.describe(err, "look up your email", log))
+		if email, err = b.slackEmail(ctx, user); err != nil {
+			in.say(ctx, b.describe(err, "look up your email", in.log))
 			return
 		}
 	}
@@ -118,11 +125,11 @@ func (b *Bot) pending(ctx context.Context, sc slack.SlashCommand) {
 	for _, r := range reqs {
 		var role string
 		switch {
-		case r.Requester == sc.UserID:
+		case r.Requester == user:
 			role = "yours; you may cancel it"
 		case approver && email != "" && emailDigest(r.ID, email) == r.Snapshot.EmailDigest:
 			continue // it acts on their own identity, so they may not decide it
-		case approver && !slices.ContainsFunc(r.Approvals, func(a store.Approval) bool { return a.Approver == sc.UserID }):
+		case approver && !slices.ContainsFunc(r.Approvals, func(a store.Approval) bool { return a.Approver == user }):
 			role = fmt.Sprintf("asked by <@%s>; %d of %d approvals", r.Requester, len(r.Approvals), b.required(r.Verb))
 		default:
 			continue
@@ -135,10 +142,10 @@ func (b *Bot) pending(ctx context.Context, sc slack.SlashCommand) {
 			r.ID, r.Verb, r.IdentityID, role, slackDate(r.ExpiresAt), cardLink(r)))
 	}
 	if len(lines) == 0 {
-		b.reply(ctx, sc.ResponseURL, "No open requests that you can act on.")
+		in.say(ctx, "No open requests that you can act on.")
 		return
 	}
-	b.reply(ctx, sc.ResponseURL, "*Open requests you can act on:*\n"+strings.Join(lines, "\n"))
+	in.say(ctx, "*Open requests you can act on:*\n"+strings.Join(lines, "\n"))
 }
 
 // cardLink links to a request's card. Slack redirects /archives links to

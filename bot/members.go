@@ -2,37 +2,63 @@ package bot
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 )
 
-// groupMembers lists a Slack user group's members (usergroups.users.list).
-type groupMembers func(ctx context.Context, group string) ([]string, error)
+// cache keeps what a rate-limited Slack method answered for a key, for ttl.
+// The approval path reads group members and users' emails on every click;
+// with the cache warm it makes no Web API call.
+type cache[V any] struct {
+	fetch func(ctx context.Context, key string) (V, error)
+	ttl   time.Duration
+	now   func() time.Time
+
+	mu sync.Mutex
+	m  map[string]cached[V]
+}
+
+type cached[V any] struct {
+	v  V
+	at time.Time
+}
+
+func newCache[V any](fetch func(ctx context.Context, key string) (V, error), ttl time.Duration, now func() time.Time) *cache[V] {
+	return &cache[V]{fetch: fetch, ttl: ttl, now: now, m: map[string]cached[V]{}}
+}
+
+// get returns the cached value of key, fetching it when it is missing or
+// older than the ttl. Errors are not cached.
+func (c *cache[V]) get(ctx context.Context, key string) (V, error) {
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && c.now().Sub(e.at) < c.ttl {
+		return e.v, nil
+	}
+	v, err := c.fetch(ctx, key)
+	if err != nil {
+		return v, err
+	}
+	c.mu.Lock()
+	c.m[key] = cached[V]{v: v, at: c.now()}
+	c.mu.Unlock()
+	return v, nil
+}
 
 // userSet answers whether a Slack user is one of a list of users and user
 // groups (ORYBOT_APPROVERS, ORYBOT_REQUESTERS). Group membership is cached
 // because usergroups.users.list is rate-limited to about 20 calls a minute.
 type userSet struct {
-	users  []string
-	groups []string
-	api    groupMembers
-	ttl    time.Duration
-	now    func() time.Time
-
-	mu    sync.Mutex
-	cache map[string]cachedGroup
+	users   []string
+	groups  []string
+	members *cache[[]string]
 }
 
-type cachedGroup struct {
-	members []string
-	at      time.Time
-}
-
-func newUserSet(ids []string, api groupMembers, ttl time.Duration, now func() time.Time) *userSet {
-	a := &userSet{api: api, ttl: ttl, now: now, cache: map[string]cachedGroup{}}
+func newUserSet(ids []string, members *cache[[]string]) *userSet {
+	a := &userSet{members: members}
 	for _, id := range ids {
 		if strings.HasPrefix(id, "S") {
 			a.groups = append(a.groups, id)
@@ -51,7 +77,7 @@ func (a *userSet) empty() bool { return len(a.users) == 0 && len(a.groups) == 0 
 // first click.
 func (a *userSet) check(ctx context.Context) error {
 	for _, g := range a.groups {
-		if _, err := a.members(ctx, g); err != nil {
+		if _, err := a.members.get(ctx, g); err != nil {
 			return err
 		}
 	}
@@ -63,7 +89,7 @@ func (a *userSet) contains(ctx context.Context, user string) (bool, error) {
 		return true, nil
 	}
 	for _, g := range a.groups {
-		members, err := a.members(ctx, g)
+		members, err := a.members.get(ctx, g)
 		if err != nil {
 			return false, err
 		}
@@ -72,21 +98,4 @@ func (a *userSet) contains(ctx context.Context, user string) (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-func (a *userSet) members(ctx context.Context, group string) ([]string, error) {
-	a.mu.Lock()
-	c, ok := a.cache[group]
-	a.mu.Unlock()
-	if ok && a.now().Sub(c.at) < a.ttl {
-		return c.members, nil
-	}
-	members, err := a.api(ctx, group)
-	if err != nil {
-		return nil, fmt.Errorf("list members of user group %s: %w", group, err)
-	}
-	a.mu.Lock()
-	a.cache[group] = cachedGroup{members: members, at: a.now()}
-	a.mu.Unlock()
-	return members, nil
 }

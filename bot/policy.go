@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// mayRequest says why user may not use /ory in channel, or "" if they may.
+// mayRequest says why user may not use /ory, or "" if they may.
 func (b *Bot) mayRequest(ctx context.Context, user string) (string, error) {
 	if b.requesters.empty() {
 		return "", nil
@@ -34,8 +34,13 @@ func (b *Bot) channelRefusal(channel string) string {
 }
 
 // slackEmail returns the email Slack has for user, lower-cased, or "" if
-// Slack has none (bots, some guests).
+// Slack has none (bots, some guests). It is cached like group members.
 func (b *Bot) slackEmail(ctx context.Context, user string) (string, error) {
+	return b.emails.get(ctx, user)
+}
+
+// fetchEmail asks Slack for user's email (users.info).
+func (b *Bot) fetchEmail(ctx context.Context, user string) (string, error) {
 	u, err := b.api.GetUserInfoContext(ctx, user)
 	if err != nil {
 		return "", fmt.Errorf("look up slack user %s: %w", user, err)

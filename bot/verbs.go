@@ -2,91 +2,149 @@ package bot
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/slack-go/slack"
-
-	"github.com/orybot/orybot/audit"
 	"github.com/orybot/orybot/commands"
 	"github.com/orybot/orybot/ory"
 	"github.com/orybot/orybot/store"
 )
+
+// access says who may use a verb.
+type access int
+
+const (
+	// anyone: nothing to check here (help), or the store checks it (cancel,
+	// which only the requester of a request may do).
+	anyone access = iota
+	// requesters: ORYBOT_REQUESTERS, or everyone when it is empty.
+	requesters
+	// requestersOrApprovers: approvers may list what waits for them even
+	// when ORYBOT_REQUESTERS does not name them.
+	requestersOrApprovers
+)
+
+// verb is everything the bot does for one command verb, declared once.
+// commands.Spec says how the verb is written; this says who may use it and
+// what it does. A verb with a check changes an identity: check runs before
+// its card is posted and says what approval will do, and steps are the Ory
+// calls that approval runs.
+type verb struct {
+	access access
+	// ack answers the command in the ack itself, before any I/O, when it
+	// returns text.
+	ack func(cmd commands.Command) string
+	// answer runs a verb that needs no approval, after the ack.
+	answer func(b *Bot, ctx context.Context, in *invocation)
+	check  func(b *Bot, ctx context.Context, cmd commands.Command) (plan, error)
+	steps  func(b *Bot, req *store.Request, calls oryCalls) []step
+}
+
+func (v verb) changing() bool { return v.check != nil }
+
+// verbs is the verb table. TestVerbTable checks that it matches
+// commands.Specs.
+func verbs() map[commands.Verb]verb {
+	return map[commands.Verb]verb{
+		commands.Help:     {access: anyone, ack: func(commands.Command) string { return helpText() }},
+		commands.Show:     {access: requesters, answer: (*Bot).show},
+		commands.Sessions: {access: requesters, answer: (*Bot).sessions},
+		commands.Pending:  {access: requestersOrApprovers, answer: (*Bot).pending},
+		commands.Cancel:   {access: anyone, answer: (*Bot).cancelCommand},
+		commands.Audit:    {access: requesters, ack: auditAck, answer: (*Bot).verifyAudit},
+
+		commands.Deactivate: {access: requesters,
+			check: identityCheck(func(*Bot, context.Context, ory.Identity, commands.Command) (plan, error) {
+				return plan{effect: "Set the state to *inactive*, so the identity cannot log in. Existing sessions are not revoked (use `lockout` for both)."}, nil
+			}),
+			steps: func(b *Bot, req *store.Request, c oryCalls) []step {
+				return []step{setStateStep(c.act, req.IdentityID, ory.StateInactive)}
+			}},
+		commands.Activate: {access: requesters,
+			check: identityCheck(func(_ *Bot, _ context.Context, id ory.Identity, _ commands.Command) (plan, error) {
+				p := plan{effect: "Set the state to *active*, so the identity can log in again."}
+				if id.State == ory.StateActive {
+					p.effect += " (It is already active.)"
+				}
+				return p, nil
+			}),
+			steps: func(b *Bot, req *store.Request, c oryCalls) []step {
+				return []step{setStateStep(c.act, req.IdentityID, ory.StateActive)}
+			}},
+		commands.Lockout: {access: requesters,
+			check: sessionsCheck("1. Set the state to *inactive*. 2. Revoke all sessions (%s)."),
+			steps: func(b *Bot, req *store.Request, c oryCalls) []step {
+				return []step{setStateStep(c.act, req.IdentityID, ory.StateInactive), revokeAllStep(c.act, req.IdentityID)}
+			}},
+		commands.RevokeSessions: {access: requesters,
+			check: sessionsCheck("Revoke every session of the identity (%s)."),
+			steps: func(b *Bot, req *store.Request, c oryCalls) []step {
+				return []step{revokeAllStep(c.act, req.IdentityID)}
+			}},
+		commands.RevokeSession: {access: requesters, check: checkRevokeSession,
+			steps: func(b *Bot, req *store.Request, c oryCalls) []step {
+				return []step{revokeSessionStep(c.act, req.IdentityID, req.Target.SessionID)}
+			}},
+		commands.Recovery: {access: requesters, check: recoveryCheck("link"),
+			steps: func(b *Bot, req *store.Request, c oryCalls) []step { return []step{b.recoveryStep(req, c.rec)} }},
+		commands.RecoveryCode: {access: requesters, check: recoveryCheck("code"),
+			steps: func(b *Bot, req *store.Request, c oryCalls) []step { return []step{b.recoveryStep(req, c.rec)} }},
+		commands.DeleteCredential: {access: requesters, check: identityCheck(checkDeleteCredential),
+			steps: func(b *Bot, req *store.Request, c oryCalls) []step {
+				return []step{deleteCredentialStep(c.act, req.IdentityID, req.Target.Credential, req.Target.Identifier)}
+			}},
+		commands.Reset2FA: {access: requesters, check: identityCheck(checkReset2FA),
+			steps: func(b *Bot, req *store.Request, c oryCalls) []step {
+				var steps []step
+				for _, t := range req.Target.Factors {
+					steps = append(steps, deleteCredentialStep(c.act, req.IdentityID, t, ""))
+				}
+				return steps
+			}},
+	}
+}
 
 // plan is what the bot learned before posting a card: whom the request is
 // about and, in words, what approving it will do.
 type plan struct {
 	identity ory.Identity
 	effect   string
-	target   store.Target // kept with the request for run
+	target   store.Target // kept with the request for its steps
 }
 
-// step is one Ory call of an approved request. do returns what it did, in
-// words for the card and the audit record. subject names what it acts on
-// (a session id, a credential type) for the audit trail.
-type step struct {
-	name    string
-	subject string
-	do      func(ctx context.Context) (string, error)
-}
-
-// check validates a changing command against Ory before any card is posted,
-// so that an approver never sees a request that cannot work.
-func (b *Bot) check(ctx context.Context, cmd commands.Command) (plan, error) {
-	if cmd.Verb == commands.RevokeSession {
-		return b.checkRevokeSession(ctx, cmd.Target)
-	}
-	id, err := b.resolve(ctx, cmd)
-	if err != nil {
-		return plan{}, err
-	}
-	p := plan{identity: id}
-	switch cmd.Verb {
-	case commands.Deactivate:
-		p.effect = "Set the state to *inactive*, so the identity cannot log in. Existing sessions are not revoked (use `lockout` for both)."
-	case commands.Activate:
-		p.effect = "Set the state to *active*, so the identity can log in again."
-		if id.State == ory.StateActive {
-			p.effect += " (It is already active.)"
-		}
-	case commands.Lockout:
-		n, err := b.activeSessions(ctx, id.ID)
+// identityCheck is the check of a verb that acts on an identity named by
+// id or email: it finds the identity, then asks check about it.
+func identityCheck(check func(b *Bot, ctx context.Context, id ory.Identity, cmd commands.Command) (plan, error)) func(*Bot, context.Context, commands.Command) (plan, error) {
+	return func(b *Bot, ctx context.Context, cmd commands.Command) (plan, error) {
+		id, err := b.resolve(ctx, cmd)
 		if err != nil {
 			return plan{}, err
 		}
-		p.effect = fmt.Sprintf("1. Set the state to *inactive*. 2. Revoke all sessions (%s).", sessionCount(n))
-	case commands.RevokeSessions:
-		n, err := b.activeSessions(ctx, id.ID)
+		p, err := check(b, ctx, id, cmd)
+		p.identity = id
+		return p, err
+	}
+}
+
+// sessionsCheck says how many sessions a verb that revokes them all will
+// revoke, in effect (a format with one %s).
+func sessionsCheck(effect string) func(*Bot, context.Context, commands.Command) (plan, error) {
+	return identityCheck(func(b *Bot, ctx context.Context, id ory.Identity, _ commands.Command) (plan, error) {
+		s, err := b.deps.Identities.Sessions(ctx, id.ID, true)
 		if err != nil {
 			return plan{}, err
 		}
-		p.effect = fmt.Sprintf("Revoke every session of the identity (%s).", sessionCount(n))
-	case commands.Recovery:
-		p.effect = fmt.Sprintf("Create a recovery link valid for %s. Only the requester receives it, ephemerally.", humanDuration(b.cfg.RecoveryTTL))
-	case commands.RecoveryCode:
-		p.effect = fmt.Sprintf("Create a recovery code valid for %s. Only the requester receives it, ephemerally.", humanDuration(b.cfg.RecoveryTTL))
-	case commands.DeleteCredential:
-		return b.checkDeleteCredential(p, cmd.Args)
-	case commands.Reset2FA:
-		var factors []string
-		for _, t := range secondFactors {
-			if slices.Contains(id.CredentialTypes, t) {
-				factors = append(factors, t)
-			}
-		}
-		if len(factors) == 0 {
-			return plan{}, &refusal{fmt.Sprintf("Identity `%s` has no second factor (%s), so there is nothing to reset.", id.ID, strings.Join(secondFactors, ", "))}
-		}
-		p.effect = "Remove the second factors " + codeList(factors) + "."
-		p.target = store.Target{Factors: factors}
-	}
-	return p, nil
+		return plan{effect: fmt.Sprintf(effect, sessionCount(len(s)))}, nil
+	})
+}
+
+func recoveryCheck(kind string) func(*Bot, context.Context, commands.Command) (plan, error) {
+	return identityCheck(func(b *Bot, _ context.Context, _ ory.Identity, _ commands.Command) (plan, error) {
+		return plan{effect: fmt.Sprintf("Create a recovery %s valid for %s. Only the requester receives it, ephemerally.", kind, humanDuration(b.cfg.RecoveryTTL))}, nil
+	})
 }
 
 // firstFactors are credential types Kratos refuses to delete.
@@ -95,15 +153,29 @@ var firstFactors = []string{"password", "code", "passkey"}
 // secondFactors are the credential types reset-2fa removes.
 var secondFactors = []string{"totp", "lookup_secret", "webauthn"}
 
-func (b *Bot) checkRevokeSession(ctx context.Context, sessionID string) (plan, error) {
-	s, err := b.ory.Session(ctx, sessionID)
+func checkReset2FA(_ *Bot, _ context.Context, id ory.Identity, _ commands.Command) (plan, error) {
+	var factors []string
+	for _, t := range secondFactors {
+		if slices.Contains(id.CredentialTypes, t) {
+			factors = append(factors, t)
+		}
+	}
+	if len(factors) == 0 {
+		return plan{}, &refusal{fmt.Sprintf("Identity `%s` has no second factor (%s), so there is nothing to reset.", id.ID, strings.Join(secondFactors, ", "))}
+	}
+	return plan{effect: "Remove the second factors " + codeList(factors) + ".", target: store.Target{Factors: factors}}, nil
+}
+
+func checkRevokeSession(b *Bot, ctx context.Context, cmd commands.Command) (plan, error) {
+	sessionID := cmd.Target
+	s, err := b.deps.Identities.Session(ctx, sessionID)
 	if errors.Is(err, ory.ErrNotFound) {
 		return plan{}, &refusal{fmt.Sprintf("Ory has no session with id `%s`. Check the id (`/ory sessions <identity>` lists them).", sessionID)}
 	}
 	if err != nil {
 		return plan{}, err
 	}
-	id, err := b.ory.Identity(ctx, s.IdentityID)
+	id, err := b.deps.Identities.Identity(ctx, s.IdentityID)
 	if err != nil {
 		return plan{}, err
 	}
@@ -121,191 +193,37 @@ func (b *Bot) checkRevokeSession(ctx context.Context, sessionID string) (plan, e
 	}, nil
 }
 
-func (b *Bot) checkDeleteCredential(p plan, args []string) (plan, error) {
-	typ := strings.ToLower(args[0])
+func checkDeleteCredential(_ *Bot, _ context.Context, id ory.Identity, cmd commands.Command) (plan, error) {
+	typ := strings.ToLower(cmd.Args[0])
 	identifier := ""
-	if len(args) > 1 {
-		identifier = args[1]
+	if len(cmd.Args) > 1 {
+		identifier = cmd.Args[1]
 	}
-	id := p.identity
+	linked := typ == "oidc" || typ == "saml"
 	switch {
 	case slices.Contains(firstFactors, typ):
 		return plan{}, &refusal{fmt.Sprintf("The `%s` credential is a first factor and cannot be removed. To lock the account use `deactivate` or `lockout`; to let the user set a new password use `recovery`.", typ)}
 	case !slices.Contains(id.CredentialTypes, typ):
 		return plan{}, &refusal{fmt.Sprintf("Identity `%s` has no `%s` credential. It has: %s.", id.ID, typ, codeList(id.CredentialTypes))}
-	case (typ == "oidc" || typ == "saml") && identifier == "":
+	case linked && identifier == "":
 		return plan{}, &refusal{fmt.Sprintf("Removing `%s` needs the identifier of the provider link. The identity has: %s. Example: `/ory delete-credential %s %s %s -- <reason>`",
 			typ, codeList(id.Identifiers[typ]), id.ID, typ, firstOr(id.Identifiers[typ], "<identifier>"))}
-	case identifier != "" && (typ == "oidc" || typ == "saml") && !slices.Contains(id.Identifiers[typ], identifier):
+	case linked && !slices.Contains(id.Identifiers[typ], identifier):
 		return plan{}, &refusal{fmt.Sprintf("Identity `%s` has no `%s` identifier `%s`. It has: %s.", id.ID, typ, identifier, codeList(id.Identifiers[typ]))}
 	}
-	p.effect = fmt.Sprintf("Remove the `%s` credential (the identity has it).", typ)
-	p.target = store.Target{Credential: typ}
-	if identifier != "" && (typ == "oidc" || typ == "saml") {
-		p.effect = fmt.Sprintf("Remove the `%s` link `%s` (the identity has it).", typ, identifier)
-		p.target.Identifier = identifier
+	if linked {
+		return plan{effect: fmt.Sprintf("Remove the `%s` link `%s` (the identity has it).", typ, identifier),
+			target: store.Target{Credential: typ, Identifier: identifier}}, nil
 	}
-	return p, nil
+	return plan{effect: fmt.Sprintf("Remove the `%s` credential (the identity has it).", typ), target: store.Target{Credential: typ}}, nil
 }
 
-// steps turns an approved request into its Ory calls.
-func (b *Bot) steps(req *store.Request) []step {
-	id := req.IdentityID
-	setState := func(state string) step {
-		return step{name: "set state to " + state, do: func(ctx context.Context) (string, error) {
-			got, err := b.ory.SetState(ctx, id, state)
-			if err != nil {
-				return "", err
-			}
-			return "identity is now " + got.State, nil
-		}}
+// auditAck answers `/ory audit <anything but verify>` in the ack.
+func auditAck(cmd commands.Command) string {
+	if cmd.Args[0] == "verify" {
+		return ""
 	}
-	revokeAll := step{name: "revoke all sessions", do: func(ctx context.Context) (string, error) {
-		n, err := b.ory.RevokeSessions(ctx, id)
-		if err != nil {
-			return "", err
-		}
-		switch n {
-		case 0:
-			return "none were active; nothing to revoke", nil
-		case 1:
-			return "revoked all sessions; 1 was active", nil
-		}
-		return fmt.Sprintf("revoked all sessions; %d were active", n), nil
-	}}
-	deleteCred := func(typ, identifier string) step {
-		return step{name: "remove " + typ, subject: typ, do: func(ctx context.Context) (string, error) {
-			if err := b.ory.DeleteCredential(ctx, id, typ, identifier); err != nil {
-				return "", err
-			}
-			return fmt.Sprintf("removed the %s credential", typ), nil
-		}}
-	}
-
-	switch commands.Verb(req.Verb) {
-	case commands.Deactivate:
-		return []step{setState(ory.StateInactive)}
-	case commands.Activate:
-		return []step{setState(ory.StateActive)}
-	case commands.Lockout:
-		return []step{setState(ory.StateInactive), revokeAll}
-	case commands.RevokeSessions:
-		return []step{revokeAll}
-	case commands.RevokeSession:
-		sid := req.Target.SessionID
-		return []step{{name: "revoke session", subject: sid, do: func(ctx context.Context) (string, error) {
-			if err := b.ory.RevokeSession(ctx, sid); err != nil {
-				return "", err
-			}
-			return fmt.Sprintf("revoked session %s of identity %s", sid, id), nil
-		}}}
-	case commands.DeleteCredential:
-		return []step{deleteCred(req.Target.Credential, req.Target.Identifier)}
-	case commands.Reset2FA:
-		var steps []step
-		for _, t := range req.Target.Factors {
-			steps = append(steps, deleteCred(t, ""))
-		}
-		return steps
-	case commands.Recovery, commands.RecoveryCode:
-		return []step{{name: "create " + req.Verb, do: func(ctx context.Context) (string, error) { return b.recover(ctx, req) }}}
-	}
-	return nil
-}
-
-// runSteps runs a request's steps in order and stops at the first failure.
-// The result has one line per step: what was done, what failed and why, and
-// what was not attempted, so that nobody has to guess the identity's state.
-// Each step that ran gets an audit record of its own.
-func (b *Bot) runSteps(ctx context.Context, req *store.Request, log *slog.Logger) (string, error) {
-	steps := b.steps(req)
-	if len(steps) == 0 {
-		return "", fmt.Errorf("run request %s: verb %q has no steps", req.ID, req.Verb)
-	}
-	var lines []string
-	for i, s := range steps {
-		done, err := s.do(ctx)
-		line := "✓ " + done
-		if err != nil {
-			line = fmt.Sprintf("✗ %s failed: %s", s.name, b.describe(err, s.name, log))
-		}
-		lines = append(lines, line)
-		if _, aerr := b.requests.AppendAudit(ctx, b.record(req, audit.Step, req.Approver, s.subject, line)); aerr != nil {
-			log.Error("record step in audit trail", "err", aerr)
-		}
-		if err != nil {
-			for _, rest := range steps[i+1:] {
-				lines = append(lines, "– "+rest.name+": not attempted")
-			}
-			return strings.Join(lines, "\n"), err
-		}
-	}
-	return strings.Join(lines, "\n"), nil
-}
-
-// recover creates a recovery link or code and hands it to the requester
-// alone, as an ephemeral message in the channel where they asked. The card,
-// the audit record and the logs get only its expiry and a fingerprint that
-// lets the team match a link a user shows them.
-func (b *Bot) recover(ctx context.Context, req *store.Request) (string, error) {
-	var (
-		link, code, secret string
-		expires            time.Time
-		err                error
-	)
-	if req.Verb == string(commands.RecoveryCode) {
-		link, code, expires, err = b.ory.RecoveryCode(ctx, req.IdentityID, b.cfg.RecoveryTTL)
-		// A six-digit code alone could be found from its fingerprint by
-		// trying all of them; with the flow's link it cannot.
-		secret = link + "\n" + code
-	} else {
-		link, expires, err = b.ory.RecoveryLink(ctx, req.IdentityID, b.cfg.RecoveryTTL)
-		secret = link
-	}
-	if err != nil {
-		return "", err
-	}
-	text := fmt.Sprintf("Recovery link for identity `%s` (request `%s`), valid until %s. Send it to the user over a channel you trust:\n%s",
-		req.IdentityID, req.ID, slackDate(expires), link)
-	if code != "" {
-		text = fmt.Sprintf("Recovery code for identity `%s` (request `%s`), valid until %s: `%s`\nThe user enters it at %s",
-			req.IdentityID, req.ID, slackDate(expires), code, link)
-	}
-	if _, err := b.api.PostEphemeralContext(ctx, req.ChannelID, req.Requester, slack.MsgOptionText(text, false)); err != nil {
-		return "", &deliveryError{err: err}
-	}
-	kind := "link"
-	if code != "" {
-		kind = "code"
-	}
-	return fmt.Sprintf("recovery %s sent to <@%s> only; expires %s; fingerprint `%s`", kind, req.Requester, slackDate(expires), Fingerprint(secret)), nil
-}
-
-// Fingerprint is the short hash of a recovery link or code that the audit
-// trail keeps instead of the secret.
-func Fingerprint(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:6])
-}
-
-// deliveryError is a recovery secret that was created but could not be
-// handed to the requester. The secret is not kept anywhere, so it is lost
-// and simply expires.
-type deliveryError struct{ err error }
-
-func (e *deliveryError) Error() string {
-	return "deliver recovery secret to requester: " + e.err.Error()
-}
-func (e *deliveryError) Unwrap() error { return e.err }
-
-// refusal is a request the bot will not make, with the words that say why.
-type refusal struct{ msg string }
-
-func (e *refusal) Error() string { return e.msg }
-
-func (b *Bot) activeSessions(ctx context.Context, identityID string) (int, error) {
-	s, err := b.ory.Sessions(ctx, identityID, true)
-	return len(s), err
+	return fmt.Sprintf("I don't know `/ory audit %s`. Did you mean `/ory audit verify`?", cmd.Args[0])
 }
 
 // humanDuration writes 1h0m0s as 1h and 30m0s as 30m.

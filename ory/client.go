@@ -59,9 +59,14 @@ type Config struct {
 	BackoffMax time.Duration
 	// Logger receives a warning for each retry. Nil discards logs.
 	Logger *slog.Logger
-	// OnRetry, if set, is called before waiting to retry a call. attempt is
-	// the number (from 1) of the attempt that failed with err.
-	OnRetry func(ctx context.Context, op string, attempt int, wait time.Duration, err error)
+}
+
+// Retry describes a failed attempt that is about to be retried.
+type Retry struct {
+	Op      string        // the operation, as in errors and logs
+	Attempt int           // the attempt that failed, from 1
+	Wait    time.Duration // how long until the next attempt
+	Err     error         // why it failed
 }
 
 // Client calls the Ory admin API. It is safe for concurrent use.
@@ -73,7 +78,17 @@ type Client struct {
 	backoffBase time.Duration
 	backoffMax  time.Duration
 	log         *slog.Logger
-	onRetry     func(ctx context.Context, op string, attempt int, wait time.Duration, err error)
+	onRetry     func(Retry)
+}
+
+// WithRetryNotice returns a copy of c that calls notice, after logging it,
+// before waiting to retry a failed call: a caller that runs one piece of
+// work can show its users that Ory is slow without the client knowing
+// about the work.
+func (c *Client) WithRetryNotice(notice func(Retry)) *Client {
+	copied := *c
+	copied.onRetry = notice
+	return &copied
 }
 
 // New returns a Client for cfg. It checks the configuration but does not
@@ -125,7 +140,6 @@ func New(cfg Config) (*Client, error) {
 		backoffBase: orDefault(cfg.BackoffBase, DefaultBackoffBase),
 		backoffMax:  orDefault(cfg.BackoffMax, DefaultBackoffMax),
 		log:         cfg.Logger,
-		onRetry:     cfg.OnRetry,
 	}
 	switch {
 	case c.maxRetries == 0:
@@ -190,7 +204,7 @@ func (c *Client) do(ctx context.Context, cl call, fn func(ctx context.Context) (
 		}
 		c.log.WarnContext(ctx, "ory call failed, retrying", "op", cl.op, "attempt", attempt, "wait", wait, "err", e)
 		if c.onRetry != nil {
-			c.onRetry(ctx, cl.op, attempt, wait, e)
+			c.onRetry(Retry{Op: cl.op, Attempt: attempt, Wait: wait, Err: e})
 		}
 		t := time.NewTimer(wait)
 		select {

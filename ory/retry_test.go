@@ -71,18 +71,18 @@ func (p *faultProxy) requests() int {
 	return p.n
 }
 
-// retryLog records OnRetry calls.
+// retryLog records retry notices.
 type retryLog struct {
 	mu    sync.Mutex
 	waits []time.Duration
 	errs  []error
 }
 
-func (l *retryLog) hook(_ context.Context, op string, attempt int, wait time.Duration, err error) {
+func (l *retryLog) hook(r ory.Retry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.waits = append(l.waits, wait)
-	l.errs = append(l.errs, err)
+	l.waits = append(l.waits, r.Wait)
+	l.errs = append(l.errs, r.Err)
 }
 
 func (l *retryLog) count() int {
@@ -112,8 +112,8 @@ func TestRetries(t *testing.T) {
 	email := "retry-user@example.com"
 	id := k.CreateIdentity(t, email)
 
-	// client returns a client through p with fast backoff and an OnRetry
-	// recorder.
+	// client returns a client through p with fast backoff and a recorder
+	// of retry notices.
 	client := func(t *testing.T, p *faultProxy, opts ...func(*ory.Config)) (*ory.Client, *retryLog) {
 		log := &retryLog{}
 		c := newClient(t, p.url, append([]func(*ory.Config){func(cfg *ory.Config) {
@@ -121,9 +121,8 @@ func TestRetries(t *testing.T) {
 			cfg.MaxRetries = 2
 			cfg.BackoffBase = 5 * time.Millisecond
 			cfg.BackoffMax = 5 * time.Second
-			cfg.OnRetry = log.hook
 		}}, opts...)...)
-		return c, log
+		return c.WithRetryNotice(log.hook), log
 	}
 
 	t.Run("429ThenSuccess", func(t *testing.T) {
@@ -143,7 +142,7 @@ func TestRetries(t *testing.T) {
 			t.Fatalf("Identity = %v, %v; want success after a retry", got.ID, err)
 		}
 		if log.count() != 1 || log.waits[0] != time.Second || !errors.Is(log.errs[0], ory.ErrRateLimited) {
-			t.Errorf("OnRetry calls: waits %v errs %v; want one 1s wait for ErrRateLimited", log.waits, log.errs)
+			t.Errorf("retry notices: waits %v errs %v; want one 1s wait for ErrRateLimited", log.waits, log.errs)
 		}
 		if d := time.Since(start); d < time.Second {
 			t.Errorf("call took %v, want at least the 1s Retry-After", d)
@@ -200,7 +199,7 @@ func TestRetries(t *testing.T) {
 			t.Errorf("error = %+v, want status 429 and Kratos-style reason", e)
 		}
 		if got := p.requests(); got != 3 || log.count() != 2 {
-			t.Errorf("%d requests and %d OnRetry calls, want 3 and 2 (MaxRetries=2)", got, log.count())
+			t.Errorf("%d requests and %d retry notices, want 3 and 2 (MaxRetries=2)", got, log.count())
 		}
 	})
 
@@ -369,8 +368,8 @@ func TestRetries(t *testing.T) {
 		c, _ := client(t, p, func(cfg *ory.Config) {
 			cfg.BackoffBase = time.Minute
 			cfg.BackoffMax = time.Minute
-			cfg.OnRetry = func(context.Context, string, int, time.Duration, error) { cancel() }
 		})
+		c = c.WithRetryNotice(func(ory.Retry) { cancel() })
 		_, err := c.Identity(ctx, id)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("Identity error = %v, want context.Canceled", err)

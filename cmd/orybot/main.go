@@ -63,18 +63,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer st.Close()
 
-	// The bot shows Ory retries on the request's card; it is created after
-	// the client it uses, hence the indirection.
-	var b *bot.Bot
 	oc, err := ory.New(ory.Config{
 		AdminURL: cfg.OryAdminURL,
 		APIKey:   cfg.OryAPIKey,
 		Logger:   logger,
-		OnRetry: func(ctx context.Context, op string, attempt int, wait time.Duration, err error) {
-			if b != nil {
-				b.OnOryRetry(ctx, op, attempt, wait, err)
-			}
-		},
 	})
 	if err != nil {
 		return fmt.Errorf("ORY_ADMIN_URL: %w", err)
@@ -94,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger.Info("starting", "bot_user", auth.UserID, "team", auth.TeamID)
 
-	b = bot.New(logger, api, oc, st, bot.Config{
+	b := bot.New(logger, api, deps(oc, st), bot.Config{
 		AuditChannel: cfg.AuditChannel,
 		Approvers:    cfg.Approvers,
 		RequestTTL:   cfg.RequestTTL,
@@ -105,8 +97,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ApprovalsRequired: cfg.ApprovalsRequired,
 		GroupCacheTTL:     cfg.GroupCacheTTL,
 		SweepInterval:     cfg.SweepInterval,
+		WorkTimeout:       2 * time.Minute,
 	})
 	err = b.Run(ctx)
 	logger.Info("stopped")
 	return err
+}
+
+// deps gives the bot each role it needs from the Ory client and the store.
+func deps(oc *ory.Client, st *store.Store) bot.Deps {
+	return bot.Deps{
+		Identities: oc,
+		Actions:    func(notice func(ory.Retry)) bot.Actions { return oc.WithRetryNotice(notice) },
+		Recoveries: func(notice func(ory.Retry)) bot.Recoveries { return oc.WithRetryNotice(notice) },
+		Intake:     st,
+		Decisions:  st,
+		Outcomes:   st,
+		Sweeps:     st,
+		Listings:   st,
+		Outbox:     st,
+	}
 }

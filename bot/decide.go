@@ -5,14 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/orybot/orybot/audit"
 	"github.com/orybot/orybot/store"
 )
+
+// Decisions approve, deny and cancel pending requests. Each is a
+// conditional update in the store, so that two replicas, a double click or
+// a redelivered envelope cannot decide a request twice.
+type Decisions interface {
+	Get(ctx context.Context, id string) (*store.Request, error)
+	Approve(ctx context.Context, id, approver string, required int, now time.Time, recs ...audit.Record) (*store.Request, error)
+	Deny(ctx context.Context, id, approver, reason string, now time.Time, recs ...audit.Record) (*store.Request, error)
+	Cancel(ctx context.Context, id, requester string, now time.Time, recs ...audit.Record) (*store.Request, error)
+}
 
 // Button action ids and the deny dialog's callback id. Button values carry
 // the request id, so a card keeps working across restarts and on any
@@ -24,9 +34,6 @@ const (
 	denyDialog    = "deny_reason"
 	denyReasonID  = "reason"
 )
-
-// replier shows text to one user only.
-type replier func(ctx context.Context, text string)
 
 // click handles the buttons of an approval card.
 func (b *Bot) click(ctx context.Context, cb slack.InteractionCallback) {
@@ -46,6 +53,7 @@ func (b *Bot) click(ctx context.Context, cb slack.InteractionCallback) {
 // mayDecide loads a request and checks that user may approve or deny it: it
 // is pending, they did not ask for it, they are an approver, and the
 // identity is not their own. Otherwise it tells them why and returns false.
+// With the caches warm it makes no Slack call.
 func (b *Bot) mayDecide(ctx context.Context, user, requestID string, say replier) (*store.Request, *slog.Logger, bool) {
 	log := b.log.With("request_id", requestID, "approver", user)
 	req, ok := b.load(ctx, requestID, say, log)
@@ -54,7 +62,8 @@ func (b *Bot) mayDecide(ctx context.Context, user, requestID string, say replier
 	}
 	log = log.With("cmd", req.Verb, "identity_id", req.IdentityID, "requester", req.Requester)
 	if req.Status != store.StatusPending {
-		say(ctx, alreadyDecided(req))
+		_, late := statusWords(req)
+		say(ctx, late)
 		return nil, nil, false
 	}
 	if user == req.Requester {
@@ -87,7 +96,7 @@ func (b *Bot) mayDecide(ctx context.Context, user, requestID string, say replier
 
 // load reads a request, telling the user if it does not exist.
 func (b *Bot) load(ctx context.Context, requestID string, say replier, log *slog.Logger) (*store.Request, bool) {
-	req, err := b.requests.Get(ctx, requestID)
+	req, err := b.deps.Decisions.Get(ctx, requestID)
 	if errors.Is(err, store.ErrNotFound) {
 		say(ctx, fmt.Sprintf("Request `%s` does not exist (it may have been made against another database). Ask the requester to run the command again.", requestID))
 		return nil, false
@@ -117,21 +126,28 @@ func (b *Bot) approve(ctx context.Context, user, requestID string, say replier) 
 	// approves the request in one transaction under the request's lock, so
 	// concurrent clicks, a click and its redelivery, or two replicas cannot
 	// run the action twice or count one person twice.
-	after, err := b.requests.Approve(ctx, req.ID, user, b.required(req.Verb), b.cfg.Now(), b.record(req, audit.Approved, user, "", ""))
+	after, err := b.deps.Decisions.Approve(ctx, req.ID, user, b.required(req.Verb), b.cfg.Now(), b.record(req, audit.Approved, user, "", ""))
 	if !b.decided(ctx, req, after, err, say, log) {
 		return
 	}
+	b.kickDelivery()
 	if after.Status == store.StatusPending {
 		log.Info("approval recorded; more needed", "approvals", len(after.Approvals))
 		b.updateCard(ctx, after, log)
-		b.kickDelivery()
 		say(ctx, fmt.Sprintf("Your approval of request `%s` is recorded. It needs %d more from other approvers.", req.ID, b.required(req.Verb)-len(after.Approvals)))
 		return
 	}
 	log.Info("request approved")
-	b.updateCard(ctx, after, log)
-	b.kickDelivery()
-	b.execute(ctx, after, log)
+	// The card says "running" while the action runs, but the action does
+	// not wait for Slack to say so.
+	running := make(chan struct{})
+	go func() {
+		defer close(running)
+		b.updateCard(ctx, after, log)
+	}()
+	ended := b.execute(ctx, after, running, log)
+	<-running
+	b.finish(ctx, ended, log)
 }
 
 // decided handles what Approve, Deny and Cancel return when the request was
@@ -144,7 +160,8 @@ func (b *Bot) decided(ctx context.Context, req, after *store.Request, err error,
 		say(ctx, fmt.Sprintf("You have already approved request `%s`; one person's approval counts once. It needs %d more from other approvers.",
 			req.ID, b.required(req.Verb)-len(after.Approvals)))
 	case errors.Is(err, store.ErrNotPending):
-		say(ctx, alreadyDecided(after))
+		_, late := statusWords(after)
+		say(ctx, late)
 	case errors.Is(err, store.ErrExpired):
 		b.expire(ctx, req, log)
 		say(ctx, fmt.Sprintf("Request `%s` expired at %s without a decision, so it can no longer be decided or cancelled. Ask for a new request if it is still needed.", req.ID, slackDate(req.ExpiresAt)))
@@ -154,67 +171,6 @@ func (b *Bot) decided(ctx context.Context, req, after *store.Request, err error,
 		say(ctx, b.describe(err, "decide request", log)+" The request is still pending.")
 	}
 	return false
-}
-
-// execute runs an approved request and records the outcome. It first reads
-// the identity again: if it changed since the card was posted, the
-// approvers approved something that no longer exists, so nothing is done.
-func (b *Bot) execute(ctx context.Context, req *store.Request, log *slog.Logger) {
-	changed, err := b.changes(ctx, req)
-	var (
-		result string
-		event  = audit.Done
-		status = store.StatusDone
-	)
-	switch {
-	case err != nil:
-		result = "✗ read the identity again before acting: " + b.describe(err, "re-read identity", log)
-		event, status = audit.Failed, store.StatusFailed
-	case changed != "":
-		log.Info("request is stale; nothing done")
-		result = "The identity changed after the request was made: " + changed + ". Nothing was done; ask for a new request if it is still needed."
-		event, status = audit.Stale, store.StatusStale
-	default:
-		result, err = b.runSteps(withRetryNotice(ctx, req), req, log)
-		if err != nil {
-			event, status = audit.Failed, store.StatusFailed
-		}
-	}
-	if err := b.requests.Finish(ctx, req.ID, status, result, b.cfg.Now(), b.record(req, event, req.Approver, "", result)); err != nil {
-		log.Error("record outcome", "err", err)
-	}
-	req.Status, req.Result = status, result
-	b.finish(ctx, req, log)
-}
-
-// changes says, without trait values, how the identity differs from when
-// the request was made, or "" if it does not.
-func (b *Bot) changes(ctx context.Context, req *store.Request) (string, error) {
-	id, err := b.ory.Identity(ctx, req.IdentityID)
-	if err != nil {
-		return "", err
-	}
-	if req.Snapshot.Fingerprint == "" {
-		// Without it nothing can be compared; "unchanged" would be a guess.
-		return "", fmt.Errorf("compare identity %s with request %s: the request has no fingerprint", req.IdentityID, req.ID)
-	}
-	if id.Fingerprint == req.Snapshot.Fingerprint {
-		return "", nil
-	}
-	var what []string
-	if old := req.Snapshot.State; id.State != old {
-		what = append(what, fmt.Sprintf("its state went from %s to %s", old, id.State))
-	}
-	if emailDigest(req.ID, id.Email) != req.Snapshot.EmailDigest {
-		what = append(what, "its email changed")
-	}
-	if !slices.Equal(id.CredentialTypes, req.Snapshot.Credentials) {
-		what = append(what, fmt.Sprintf("its credentials changed (now %s)", codeList(id.CredentialTypes)))
-	}
-	if len(what) == 0 {
-		what = append(what, "its traits or credential details changed")
-	}
-	return strings.Join(what, "; "), nil
 }
 
 // openDenyDialog asks the approver for an optional reason before denying.
@@ -243,7 +199,7 @@ func (b *Bot) denySubmitted(ctx context.Context, cb slack.InteractionCallback) {
 			b.log.Error("reply to deny dialog", "err", err, "request_id", requestID)
 		}
 	}
-	if req, err := b.requests.Get(ctx, requestID); err == nil {
+	if req, err := b.deps.Decisions.Get(ctx, requestID); err == nil {
 		channel = req.ChannelID
 	}
 	// The approver may have lost the right to deny while the dialog was open.
@@ -255,12 +211,17 @@ func (b *Bot) denySubmitted(ctx context.Context, cb slack.InteractionCallback) {
 	if reason != "" {
 		result = "denied: " + reason
 	}
-	after, err := b.requests.Deny(ctx, req.ID, cb.User.ID, reason, b.cfg.Now(), b.record(req, audit.Denied, cb.User.ID, "", result))
+	after, err := b.deps.Decisions.Deny(ctx, req.ID, cb.User.ID, reason, b.cfg.Now(), b.record(req, audit.Denied, cb.User.ID, "", result))
 	if !b.decided(ctx, req, after, err, say, log) {
 		return
 	}
 	log.Info("request denied")
 	b.finish(ctx, after, log)
+}
+
+// cancelCommand is `/ory cancel <request-id>`.
+func (b *Bot) cancelCommand(ctx context.Context, in *invocation) {
+	b.cancel(ctx, in.sc.UserID, in.cmd.Target, in.say)
 }
 
 // cancel withdraws a pending request; only its requester may.
@@ -270,91 +231,11 @@ func (b *Bot) cancel(ctx context.Context, user, requestID string, say replier) {
 	if !ok {
 		return
 	}
-	after, err := b.requests.Cancel(ctx, req.ID, user, b.cfg.Now(), b.record(req, audit.Cancelled, "", "", "cancelled by the requester"))
+	after, err := b.deps.Decisions.Cancel(ctx, req.ID, user, b.cfg.Now(), b.record(req, audit.Cancelled, "", "", "cancelled by the requester"))
 	if !b.decided(ctx, req, after, err, say, log) {
 		return
 	}
 	log.Info("request cancelled")
 	say(ctx, fmt.Sprintf("Request `%s` is cancelled. Nothing was changed.", req.ID))
 	b.finish(ctx, after, log)
-}
-
-// expire ends a pending request whose time is up and says so on the card.
-func (b *Bot) expire(ctx context.Context, req *store.Request, log *slog.Logger) {
-	expired, err := b.requests.Expire(ctx, req.ID, b.cfg.Now(), b.record(req, audit.Expired, "", "", "expired without a decision"))
-	if err != nil {
-		if !errors.Is(err, store.ErrNotPending) {
-			log.Error("expire request", "err", err)
-		}
-		return
-	}
-	log.Info("request expired")
-	b.finish(ctx, expired, log)
-}
-
-// updateCard renders the request's card again, in place.
-func (b *Bot) updateCard(ctx context.Context, req *store.Request, log *slog.Logger) {
-	if req.MessageTS == "" {
-		return
-	}
-	_, _, _, err := b.api.UpdateMessageContext(ctx, req.ChannelID, req.MessageTS,
-		slack.MsgOptionText(cardText(req), false), slack.MsgOptionBlocks(cardBlocks(req, b.required(req.Verb))...))
-	if err != nil {
-		log.Error("update approval card", "err", err)
-	}
-}
-
-// finish shows a request's end: the card, updated in place without buttons;
-// the audit records, which the store already holds and the delivery loop
-// posts; and a message to the requester.
-func (b *Bot) finish(ctx context.Context, req *store.Request, log *slog.Logger) {
-	b.updateCard(ctx, req, log)
-	b.kickDelivery()
-	b.tellRequester(ctx, req, log)
-}
-
-// record describes an event of req for the audit trail.
-func (b *Bot) record(req *store.Request, event audit.Event, approver, subject, result string) audit.Record {
-	return audit.Record{
-		Time:       b.cfg.Now(),
-		RequestID:  req.ID,
-		Event:      event,
-		Verb:       req.Verb,
-		IdentityID: req.IdentityID,
-		Subject:    subject,
-		Requester:  req.Requester,
-		Approver:   approver,
-		Reason:     req.Reason,
-		Result:     result,
-	}
-}
-
-// tellRequester sends the outcome to the requester as a direct message from
-// the app, so that they learn it without watching the channel.
-func (b *Bot) tellRequester(ctx context.Context, req *store.Request, log *slog.Logger) {
-	text := fmt.Sprintf("Your request `%s` (`%s` on identity `%s`): %s", req.ID, req.Verb, req.IdentityID, outcome(req))
-	if _, _, err := b.api.PostMessageContext(ctx, req.Requester, slack.MsgOptionText(text, false)); err != nil {
-		log.Error("tell requester the outcome", "err", err)
-	}
-}
-
-// alreadyDecided tells a late clicker what became of the request.
-func alreadyDecided(req *store.Request) string {
-	switch req.Status {
-	case store.StatusApproved:
-		return fmt.Sprintf("Request `%s` was already approved by <@%s>; the action is running.", req.ID, req.Approver)
-	case store.StatusDone:
-		return fmt.Sprintf("Request `%s` was already approved by <@%s> and is done.", req.ID, req.Approver)
-	case store.StatusFailed:
-		return fmt.Sprintf("Request `%s` was already approved by <@%s>, and the action failed.", req.ID, req.Approver)
-	case store.StatusStale:
-		return fmt.Sprintf("Request `%s` was already approved by <@%s>, but the identity had changed, so nothing was done.", req.ID, req.Approver)
-	case store.StatusDenied:
-		return fmt.Sprintf("Request `%s` was already denied by <@%s>.", req.ID, req.Approver)
-	case store.StatusCancelled:
-		return fmt.Sprintf("Request `%s` was cancelled by its requester.", req.ID)
-	case store.StatusExpired:
-		return fmt.Sprintf("Request `%s` has expired and can no longer be decided.", req.ID)
-	}
-	return fmt.Sprintf("Request `%s` is no longer pending (%s).", req.ID, req.Status)
 }
