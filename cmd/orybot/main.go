@@ -4,7 +4,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -40,7 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// The audit subcommands read only the database, so they work without
 		// the Slack and Ory settings, for example on an auditor's laptop.
 		return auditCommand(ctx, args[1:], func() string {
-			return cmp.Or(strings.TrimSpace(os.Getenv("ORYBOT_DATABASE_URL")), config.DefaultDatabaseURL)
+			return config.DatabaseURL(os.Getenv)
 		}, stdout, stderr)
 	}
 	if len(args) > 0 {
@@ -49,7 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "       orybot audit export [--since <time>]   write the audit trail as JSON lines")
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
 	}
-	cfg, err := config.Load()
+	cfg, err := config.Load(os.Getenv)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
@@ -95,16 +94,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger.Info("starting", "bot_user", auth.UserID, "team", auth.TeamID)
 
 	b = bot.New(logger, api, oc, st, bot.Config{
-		AuditChannel: cfg.AuditChannel,
+		AuditChannel: string(cfg.AuditChannel),
 		Approvers:    cfg.Approvers,
-		RequestTTL:   cfg.RequestTTL,
-		RecoveryTTL:  cfg.RecoveryTTL,
+		RequestTTL:   time.Duration(cfg.RequestTTL),
+		RecoveryTTL:  time.Duration(cfg.RecoveryTTL),
 
 		Requesters:        cfg.Requesters,
 		Channels:          cfg.Channels,
 		ApprovalsRequired: cfg.ApprovalsRequired,
-		GroupCacheTTL:     cfg.GroupCacheTTL,
-		SweepInterval:     cfg.SweepInterval,
+		GroupCacheTTL:     time.Duration(cfg.GroupCacheTTL),
+		SweepInterval:     time.Duration(cfg.SweepInterval),
 	})
 	err = b.Run(ctx)
 	logger.Info("stopped")
