@@ -24,7 +24,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "orybot:", err)
@@ -33,13 +33,14 @@ func main() {
 }
 
 // run builds every part of the bot from the environment and runs it until
-// ctx is cancelled. It is the one place that reads the environment.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// ctx is cancelled. It is the one place that reads the environment, and it
+// does so only through getenv, which is os.Getenv outside tests.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "audit" {
 		// The audit subcommands read only the database, so they work without
 		// the Slack and Ory settings, for example on an auditor's laptop.
 		return auditCommand(ctx, args[1:], func() string {
-			return config.DatabaseURL(os.Getenv)
+			return config.DatabaseURL(getenv)
 		}, stdout, stderr)
 	}
 	if len(args) > 0 {
@@ -48,7 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "       orybot audit export [--since <time>]   write the audit trail as JSON lines")
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
 	}
-	cfg, err := config.Load(os.Getenv)
+	cfg, err := config.Load(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
