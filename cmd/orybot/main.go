@@ -105,6 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ApprovalsRequired: cfg.ApprovalsRequired,
 		GroupCacheTTL:     time.Duration(cfg.GroupCacheTTL),
 		SweepInterval:     time.Duration(cfg.SweepInterval),
+		WorkTimeout:       cfg.WorkTimeout,
 	})
 	err = b.Run(ctx)
 	logger.Info("stopped")
