@@ -2,17 +2,15 @@ package config
 
 import (
 	"fmt"
-	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/kelseyhightower/envconfig"
 )
-
-// These tests change the process environment with t.Setenv, so none of them
-// may call t.Parallel.
 
 // keys lists every variable Load reads.
 var keys = []string{
@@ -56,21 +54,10 @@ func validEnv() map[string]string {
 	}
 }
 
-// setEnv makes env the whole of orybot's environment: every variable in keys
-// that env does not mention is unset, not merely empty, so that defaults
-// apply. t.Setenv restores the old values when the test ends.
-func setEnv(t *testing.T, env map[string]string) {
-	t.Helper()
-	for _, k := range keys {
-		if v, ok := env[k]; ok {
-			t.Setenv(k, v)
-			continue
-		}
-		t.Setenv(k, "")
-		if err := os.Unsetenv(k); err != nil {
-			t.Fatal(err)
-		}
-	}
+// getenv returns a getenv for Load that sees only env: every variable it
+// does not mention is unset, so that defaults apply.
+func getenv(env map[string]string) func(string) string {
+	return func(key string) string { return env[key] }
 }
 
 // with returns a copy of validEnv changed by set, with the variables in
@@ -129,11 +116,12 @@ func TestLoad(t *testing.T) {
 				AuditChannel:  "C0123456789",
 				Approvers:     []string{"U0123ABC", "S0456DEF"},
 				DatabaseURL:   "orybot.db",
-				RequestTTL:    time.Hour,
-				RecoveryTTL:   time.Hour,
-				GroupCacheTTL: 5 * time.Minute,
-				SweepInterval: 20 * time.Second,
+				RequestTTL:    Duration(time.Hour),
+				RecoveryTTL:   Duration(time.Hour),
+				GroupCacheTTL: Duration(5 * time.Minute),
+				SweepInterval: Duration(20 * time.Second),
 				LogLevel:      "info",
+				WorkTimeout:   2 * time.Minute,
 			},
 		},
 		{
@@ -163,14 +151,15 @@ func TestLoad(t *testing.T) {
 				AuditChannel:      "G0123ABC",
 				Approvers:         []string{"W0123ABC"},
 				DatabaseURL:       "/var/lib/orybot/orybot.db",
-				RequestTTL:        30 * time.Minute,
-				RecoveryTTL:       15 * time.Minute,
-				GroupCacheTTL:     5 * time.Minute,
-				SweepInterval:     20 * time.Second,
+				RequestTTL:        Duration(30 * time.Minute),
+				RecoveryTTL:       Duration(15 * time.Minute),
+				GroupCacheTTL:     Duration(5 * time.Minute),
+				SweepInterval:     Duration(20 * time.Second),
 				Requesters:        []string{"U0REQ1", "S0GRP1"},
 				Channels:          []string{"C0OPS1", "G0SEC1"},
 				ApprovalsRequired: map[string]int{"lockout": 2, "recovery": 1},
 				LogLevel:          "debug",
+				WorkTimeout:       2 * time.Minute,
 			},
 		},
 		{
@@ -185,11 +174,66 @@ func TestLoad(t *testing.T) {
 				AuditChannel:  "C0123456789",
 				Approvers:     []string{"U0123ABC", "S0456DEF"},
 				DatabaseURL:   "orybot.db",
-				RequestTTL:    time.Hour,
-				RecoveryTTL:   time.Hour,
-				GroupCacheTTL: 5 * time.Minute,
-				SweepInterval: 20 * time.Second,
+				RequestTTL:    Duration(time.Hour),
+				RecoveryTTL:   Duration(time.Hour),
+				GroupCacheTTL: Duration(5 * time.Minute),
+				SweepInterval: Duration(20 * time.Second),
 				LogLevel:      "info",
+				WorkTimeout:   2 * time.Minute,
+			},
+		},
+		{
+			name: "blank variables take their defaults",
+			env: with(map[string]string{
+				"SLACK_API_URL":             " ",
+				"ORYBOT_REQUESTERS":         "",
+				"ORYBOT_CHANNELS":           "\t",
+				"ORYBOT_APPROVALS_REQUIRED": " ",
+				"ORYBOT_DATABASE_URL":       "  ",
+				"ORYBOT_REQUEST_TTL":        " ",
+				"ORYBOT_RECOVERY_TTL":       "",
+				"ORYBOT_GROUP_CACHE_TTL":    " ",
+				"ORYBOT_SWEEP_INTERVAL":     " ",
+				"ORYBOT_LOG_LEVEL":          " ",
+			}),
+			want: Config{
+				SlackBotToken: botToken,
+				SlackAppToken: appToken,
+				OryAdminURL:   "https://acme.projects.oryapis.com",
+				OryAPIKey:     apiKey,
+				AuditChannel:  "C0123456789",
+				Approvers:     []string{"U0123ABC", "S0456DEF"},
+				DatabaseURL:   "orybot.db",
+				RequestTTL:    Duration(time.Hour),
+				RecoveryTTL:   Duration(time.Hour),
+				GroupCacheTTL: Duration(5 * time.Minute),
+				SweepInterval: Duration(20 * time.Second),
+				LogLevel:      "info",
+				WorkTimeout:   2 * time.Minute,
+			},
+		},
+		{
+			name: "values are trimmed",
+			env: with(map[string]string{
+				"SLACK_BOT_TOKEN":      " " + botToken + " ",
+				"ORYBOT_AUDIT_CHANNEL": " C0123456789\n",
+				"ORYBOT_REQUEST_TTL":   " 30m ",
+				"ORYBOT_LOG_LEVEL":     " Warn ",
+			}),
+			want: Config{
+				SlackBotToken: botToken,
+				SlackAppToken: appToken,
+				OryAdminURL:   "https://acme.projects.oryapis.com",
+				OryAPIKey:     apiKey,
+				AuditChannel:  "C0123456789",
+				Approvers:     []string{"U0123ABC", "S0456DEF"},
+				DatabaseURL:   "orybot.db",
+				RequestTTL:    Duration(30 * time.Minute),
+				RecoveryTTL:   Duration(time.Hour),
+				GroupCacheTTL: Duration(5 * time.Minute),
+				SweepInterval: Duration(20 * time.Second),
+				LogLevel:      "warn",
+				WorkTimeout:   2 * time.Minute,
 			},
 		},
 		{
@@ -202,11 +246,12 @@ func TestLoad(t *testing.T) {
 				AuditChannel:  "C0123456789",
 				Approvers:     []string{"U0123ABC", "S0456DEF"},
 				DatabaseURL:   "orybot.db",
-				RequestTTL:    time.Hour,
-				RecoveryTTL:   time.Hour,
-				GroupCacheTTL: 5 * time.Minute,
-				SweepInterval: 20 * time.Second,
+				RequestTTL:    Duration(time.Hour),
+				RecoveryTTL:   Duration(time.Hour),
+				GroupCacheTTL: Duration(5 * time.Minute),
+				SweepInterval: Duration(20 * time.Second),
 				LogLevel:      "info",
+				WorkTimeout:   2 * time.Minute,
 			},
 		},
 		{
@@ -220,17 +265,17 @@ func TestLoad(t *testing.T) {
 				AuditChannel:  "C0123456789",
 				Approvers:     []string{"U0123ABC", "S0456DEF"},
 				DatabaseURL:   "orybot.db",
-				RequestTTL:    time.Hour,
-				RecoveryTTL:   time.Hour,
-				GroupCacheTTL: 5 * time.Minute,
-				SweepInterval: 20 * time.Second,
+				RequestTTL:    Duration(time.Hour),
+				RecoveryTTL:   Duration(time.Hour),
+				GroupCacheTTL: Duration(5 * time.Minute),
+				SweepInterval: Duration(20 * time.Second),
 				LogLevel:      "info",
+				WorkTimeout:   2 * time.Minute,
 			},
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			setEnv(t, tt.env)
-			got, err := Load()
+			got, err := Load(getenv(tt.env))
 			if err != nil {
 				t.Fatalf("Load() error = %v", err)
 			}
@@ -256,6 +301,8 @@ func TestLoadErrors(t *testing.T) {
 		{name: "no approvers", env: with(nil, "ORYBOT_APPROVERS"), want: []string{"ORYBOT_APPROVERS"}},
 		{name: "only empty approvers", env: with(map[string]string{"ORYBOT_APPROVERS": " , ,"}), want: []string{"ORYBOT_APPROVERS"}},
 		{name: "empty bot token", env: with(map[string]string{"SLACK_BOT_TOKEN": ""}), want: []string{"SLACK_BOT_TOKEN"}},
+		{name: "blank bot token", env: with(map[string]string{"SLACK_BOT_TOKEN": "  "}), want: []string{"SLACK_BOT_TOKEN"}},
+		{name: "blank audit channel", env: with(map[string]string{"ORYBOT_AUDIT_CHANNEL": " "}), want: []string{"ORYBOT_AUDIT_CHANNEL"}},
 
 		// Malformed values.
 		{name: "user token as bot token", env: with(map[string]string{"SLACK_BOT_TOKEN": "xoxp-SECRET123"}), want: []string{"SLACK_BOT_TOKEN"}},
@@ -282,6 +329,9 @@ func TestLoadErrors(t *testing.T) {
 		{name: "recovery ttl malformed", env: with(map[string]string{"ORYBOT_RECOVERY_TTL": "soon"}), want: []string{"ORYBOT_RECOVERY_TTL"}},
 		{name: "ttl zero", env: with(map[string]string{"ORYBOT_REQUEST_TTL": "0s"}), want: []string{"ORYBOT_REQUEST_TTL"}},
 		{name: "log level", env: with(map[string]string{"ORYBOT_LOG_LEVEL": "loud"}), want: []string{"ORYBOT_LOG_LEVEL"}},
+		{name: "sweep interval malformed", env: with(map[string]string{"ORYBOT_SWEEP_INTERVAL": "often"}), want: []string{"ORYBOT_SWEEP_INTERVAL"}},
+		{name: "group cache ttl negative", env: with(map[string]string{"ORYBOT_GROUP_CACHE_TTL": "-1m"}), want: []string{"ORYBOT_GROUP_CACHE_TTL"}},
+		{name: "approvals count above ten", env: with(map[string]string{"ORYBOT_APPROVALS_REQUIRED": "lockout:11"}), want: []string{"ORYBOT_APPROVALS_REQUIRED"}},
 
 		// Validate reports every problem, not just the first.
 		{
@@ -295,8 +345,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "empty environment", env: nil, want: []string{"ORYBOT_APPROVERS", "ORYBOT_AUDIT_CHANNEL", "ORY_ADMIN_URL", "SLACK_APP_TOKEN", "SLACK_BOT_TOKEN"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			setEnv(t, tt.env)
-			_, err := Load()
+			_, err := Load(getenv(tt.env))
 			if err == nil {
 				t.Fatalf("Load() error = nil, want one naming %v", tt.want)
 			}
@@ -328,12 +377,168 @@ func TestLoadNeverRevealsSecrets(t *testing.T) {
 	}
 	for i, b := range breakages {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			setEnv(t, with(b))
-			_, err := Load()
+			_, err := Load(getenv(with(b)))
 			if err == nil {
 				t.Fatalf("Load() with %q: error = nil, want an error", b)
 			}
 			checkNoSecrets(t, err)
 		})
+	}
+}
+
+// TestLoadErrorText pins the wording of some errors: one line per problem,
+// each "NAME: what it expects", and a bad list item named by its place.
+func TestLoadErrorText(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{
+			name: "empty environment",
+			env:  nil,
+			want: `SLACK_BOT_TOKEN: required: the bot token (xoxb-…) from the Slack app's OAuth & Permissions page
+SLACK_APP_TOKEN: required: an app-level token (xapp-…) with connections:write, from the Slack app's Basic Information page
+ORY_ADMIN_URL: required: an http(s) URL, the Ory Network project URL (https://<slug>.projects.oryapis.com) or a Kratos admin URL (http://kratos:4434)
+ORYBOT_AUDIT_CHANNEL: required: a Slack channel id such as C0123456789 (not a channel name)
+ORYBOT_APPROVERS: required: comma-separated Slack user ids (U…, W…) and user-group ids (S…)`,
+		},
+		{
+			name: "malformed values",
+			env: with(map[string]string{
+				"SLACK_BOT_TOKEN":      "xoxp-SECRET123",
+				"ORYBOT_AUDIT_CHANNEL": "#security",
+				"ORYBOT_REQUEST_TTL":   "SECRET123",
+				"ORYBOT_LOG_LEVEL":     "loud",
+			}, "ORY_API_KEY"),
+			want: `ORYBOT_AUDIT_CHANNEL: a Slack channel id such as C0123456789 (not a channel name)
+ORYBOT_REQUEST_TTL: a positive Go duration such as 30m or 1h
+ORYBOT_LOG_LEVEL: one of debug, info, warn, error
+SLACK_BOT_TOKEN: required: the bot token (xoxb-…) from the Slack app's OAuth & Permissions page
+ORY_API_KEY: required for Ory Network: an Ory API key (ory_pat_…)`,
+		},
+		{
+			name: "bad list items",
+			env: with(map[string]string{
+				"ORYBOT_APPROVERS":          "U0123ABC, <@U0456DEF>,,alice",
+				"ORYBOT_CHANNELS":           "COPS,#ops",
+				"ORYBOT_APPROVALS_REQUIRED": "lockout:2,nuke:2, show:1",
+			}),
+			want: `ORYBOT_APPROVERS: item 2 is not a Slack user id (U…, W…) or user-group id (S…)
+ORYBOT_APPROVERS: item 4 is not a Slack user id (U…, W…) or user-group id (S…)
+ORYBOT_CHANNELS: item 2 is not a channel id (C…, G…)
+ORYBOT_APPROVALS_REQUIRED: item 2 is not a verb:count pair such as lockout:2, for a changing verb and a count from 1 to 10
+ORYBOT_APPROVALS_REQUIRED: item 3 is not a verb:count pair such as lockout:2, for a changing verb and a count from 1 to 10`,
+		},
+		{
+			name: "a list of blanks is missing",
+			env:  with(map[string]string{"ORYBOT_APPROVERS": " , ,"}),
+			want: `ORYBOT_APPROVERS: required: comma-separated Slack user ids (U…, W…) and user-group ids (S…)`,
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(getenv(tt.env))
+			if err == nil {
+				t.Fatal("Load() error = nil, want an error")
+			}
+			if diff := cmp.Diff(tt.want, err.Error()); diff != "" {
+				t.Errorf("Load() error mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestDecode runs each typed field's Decode on its own, as envconfig would.
+func TestDecode(t *testing.T) {
+	decoded := func(d envconfig.Decoder) func(string) (any, error) {
+		return func(s string) (any, error) {
+			err := d.Decode(s)
+			return reflect.ValueOf(d).Elem().Interface(), err
+		}
+	}
+	for _, tt := range []struct {
+		name    string
+		decode  func(string) (any, error) // a fresh zero value each time
+		value   string
+		want    any
+		wantErr string
+	}{
+		{"channel", decoded(new(ChannelID)), "C0123ABC", ChannelID("C0123ABC"), ""},
+		{"private channel", decoded(new(ChannelID)), " G0123ABC ", ChannelID("G0123ABC"), ""},
+		{"channel name", decoded(new(ChannelID)), "#ops", ChannelID(""), "a Slack channel id such as C0123456789 (not a channel name)"},
+		{"channel in lower case", decoded(new(ChannelID)), "c0123abc", ChannelID(""), "a Slack channel id such as C0123456789 (not a channel name)"},
+		{"channels", decoded(new(ChannelIDs)), "C1AB, ,G2CD,", ChannelIDs{"C1AB", "G2CD"}, ""},
+		{"no channels", decoded(new(ChannelIDs)), " , ", ChannelIDs(nil), ""},
+		{"a user among channels", decoded(new(ChannelIDs)), "C1AB,U2CD", ChannelIDs(nil), "item 2 is not a channel id (C…, G…)"},
+		{"users and groups", decoded(new(UsersAndGroups)), "U1AB,W2CD, S3EF", UsersAndGroups{"U1AB", "W2CD", "S3EF"}, ""},
+		{"a channel among users", decoded(new(UsersAndGroups)), "C1AB,U2CD,x", UsersAndGroups(nil),
+			"item 1 is not a Slack user id (U…, W…) or user-group id (S…)\nitem 3 is not a Slack user id (U…, W…) or user-group id (S…)"},
+		{"approvals", decoded(new(Approvals)), "Lockout : 2,recovery-code:10", Approvals{"lockout": 2, "recovery-code": 10}, ""},
+		{"no approvals", decoded(new(Approvals)), ",", Approvals(nil), ""},
+		{"approvals without count", decoded(new(Approvals)), "lockout", Approvals(nil), "item 1 is not a verb:count pair such as lockout:2, for a changing verb and a count from 1 to 10"},
+		{"approvals for a read-only verb", decoded(new(Approvals)), "sessions:2", Approvals(nil), "item 1 is not a verb:count pair such as lockout:2, for a changing verb and a count from 1 to 10"},
+		{"duration", decoded(new(Duration)), "90s", Duration(90 * time.Second), ""},
+		{"zero duration", decoded(new(Duration)), "0", Duration(0), "a positive Go duration such as 30m or 1h"},
+		{"duration without unit", decoded(new(Duration)), "30", Duration(0), "a positive Go duration such as 30m or 1h"},
+		{"log level", decoded(new(LogLevel)), "ERROR", LogLevel("error"), ""},
+		{"log level unknown", decoded(new(LogLevel)), "trace", LogLevel(""), "one of debug, info, warn, error"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.decode(tt.value)
+			var gotErr string
+			if err != nil {
+				gotErr = err.Error()
+			}
+			if diff := cmp.Diff(tt.wantErr, gotErr); diff != "" {
+				t.Errorf("Decode(%q) error mismatch (-want +got):\n%s", tt.value, diff)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Decode(%q) mismatch (-want +got):\n%s", tt.value, diff)
+			}
+		})
+	}
+}
+
+func TestDatabaseURL(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"default", nil, "orybot.db"},
+		{"blank", map[string]string{"ORYBOT_DATABASE_URL": "  "}, "orybot.db"},
+		{"set", map[string]string{"ORYBOT_DATABASE_URL": " postgres://db/orybot "}, "postgres://db/orybot"},
+		// The audit subcommands need nothing else, so nothing else is checked.
+		{"other variables broken", map[string]string{"ORYBOT_DATABASE_URL": "audit.db", "ORYBOT_REQUEST_TTL": "soon"}, "audit.db"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := DatabaseURL(getenv(tt.env)); got != tt.want {
+				t.Errorf("DatabaseURL() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestVariables checks that keys lists exactly the variables Config reads
+// and that each says what it holds.
+func TestVariables(t *testing.T) {
+	var got []string
+	typ := reflect.TypeFor[Config]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		key := f.Tag.Get("envconfig")
+		if key == "" {
+			continue
+		}
+		got = append(got, key)
+		if f.Tag.Get("desc") == "" {
+			t.Errorf("%s (Config.%s) has no desc tag", key, f.Name)
+		}
+	}
+	want := slices.Clone(keys)
+	slices.Sort(want)
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("variables of Config differ from keys (-keys +Config):\n%s", diff)
 	}
 }

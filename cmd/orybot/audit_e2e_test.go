@@ -137,7 +137,7 @@ func TestAuditVerifyEndToEnd(t *testing.T) {
 	stop()
 
 	var out bytes.Buffer
-	err = run(t.Context(), []string{"audit", "verify"}, &out, &bytes.Buffer{})
+	err = run(t.Context(), []string{"audit", "verify"}, h.getenv, &out, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "record 2") {
 		t.Errorf("orybot audit verify = %v, want an error naming record 2", err)
 	}

@@ -257,3 +257,30 @@ func TestAuditUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// The audit subcommands find the database through run's getenv, with the
+// default from config when ORYBOT_DATABASE_URL is unset or blank, and need
+// no other setting.
+func TestAuditDatabaseFromEnvironment(t *testing.T) {
+	path, _ := auditDB(t) // named orybot.db, the default
+	const want = "audit trail OK: 8 records"
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		dir  string // working directory
+	}{
+		{"set", map[string]string{"ORYBOT_DATABASE_URL": path}, t.TempDir()},
+		{"unset", nil, filepath.Dir(path)},
+		{"blank", map[string]string{"ORYBOT_DATABASE_URL": " "}, filepath.Dir(path)},
+		{"other settings broken", map[string]string{"ORYBOT_DATABASE_URL": path, "ORYBOT_REQUEST_TTL": "soon"}, t.TempDir()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(tt.dir)
+			var out bytes.Buffer
+			err := run(t.Context(), []string{"audit", "verify"}, func(key string) string { return tt.env[key] }, &out, &bytes.Buffer{})
+			if err != nil || !strings.Contains(out.String(), want) {
+				t.Errorf("orybot audit verify = %v, output %q; want it to say %q", err, out.String(), want)
+			}
+		})
+	}
+}

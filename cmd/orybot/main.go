@@ -4,7 +4,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -25,7 +24,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "orybot:", err)
@@ -34,13 +33,14 @@ func main() {
 }
 
 // run builds every part of the bot from the environment and runs it until
-// ctx is cancelled. It is the one place that reads the environment.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// ctx is cancelled. It is the one place that reads the environment, and it
+// does so only through getenv, which is os.Getenv outside tests.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "audit" {
 		// The audit subcommands read only the database, so they work without
 		// the Slack and Ory settings, for example on an auditor's laptop.
 		return auditCommand(ctx, args[1:], func() string {
-			return cmp.Or(strings.TrimSpace(os.Getenv("ORYBOT_DATABASE_URL")), config.DefaultDatabaseURL)
+			return config.DatabaseURL(getenv)
 		}, stdout, stderr)
 	}
 	if len(args) > 0 {
@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "       orybot audit export [--since <time>]   write the audit trail as JSON lines")
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
 	}
-	cfg, err := config.Load()
+	cfg, err := config.Load(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
@@ -87,17 +87,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger.Info("starting", "bot_user", auth.UserID, "team", auth.TeamID)
 
 	b := bot.New(logger, api, deps(oc, st), bot.Config{
-		AuditChannel: cfg.AuditChannel,
+		AuditChannel: string(cfg.AuditChannel),
 		Approvers:    cfg.Approvers,
-		RequestTTL:   cfg.RequestTTL,
-		RecoveryTTL:  cfg.RecoveryTTL,
+		RequestTTL:   time.Duration(cfg.RequestTTL),
+		RecoveryTTL:  time.Duration(cfg.RecoveryTTL),
 
 		Requesters:        cfg.Requesters,
 		Channels:          cfg.Channels,
 		ApprovalsRequired: cfg.ApprovalsRequired,
-		GroupCacheTTL:     cfg.GroupCacheTTL,
-		SweepInterval:     cfg.SweepInterval,
-		WorkTimeout:       2 * time.Minute,
+		GroupCacheTTL:     time.Duration(cfg.GroupCacheTTL),
+		SweepInterval:     time.Duration(cfg.SweepInterval),
+		WorkTimeout:       cfg.WorkTimeout,
 	})
 	err = b.Run(ctx)
 	logger.Info("stopped")

@@ -155,6 +155,36 @@ type harness struct {
 	proxy  *oryProxy
 	dbPath string
 	logs   *syncBuffer
+
+	// env is the bots' environment: run reads it through getenv, and the
+	// tests change it with setenv, also while a bot runs.
+	envMu sync.Mutex
+	env   map[string]string
+}
+
+// getenv is what run reads the environment with, instead of os.Getenv.
+func (h *harness) getenv(key string) string {
+	h.envMu.Lock()
+	defer h.envMu.Unlock()
+	return h.env[key]
+}
+
+// setenv sets a variable of the bots' environment until t ends, like
+// t.Setenv for the process: it applies to bots started after it.
+func (h *harness) setenv(t *testing.T, key, value string) {
+	h.envMu.Lock()
+	defer h.envMu.Unlock()
+	old, had := h.env[key]
+	h.env[key] = value
+	t.Cleanup(func() {
+		h.envMu.Lock()
+		defer h.envMu.Unlock()
+		if had {
+			h.env[key] = old
+		} else {
+			delete(h.env, key)
+		}
+	})
 }
 
 func newHarness(t *testing.T) *harness {
@@ -170,16 +200,18 @@ func newHarness(t *testing.T) *harness {
 	for _, u := range []string{requester, approver1, approver2, outsider} {
 		h.slack.SetUser(u, strings.ToLower(u), strings.ToLower(u)+"@corp.example")
 	}
-	t.Setenv("SLACK_BOT_TOKEN", slacktest.BotToken)
-	t.Setenv("SLACK_APP_TOKEN", slacktest.AppToken)
-	t.Setenv("SLACK_API_URL", h.slack.APIURL())
-	t.Setenv("ORY_ADMIN_URL", proxyURL)
-	t.Setenv("ORY_API_KEY", apiKey)
-	t.Setenv("ORYBOT_AUDIT_CHANNEL", auditChan)
-	t.Setenv("ORYBOT_APPROVERS", approver1+","+group)
-	t.Setenv("ORYBOT_DATABASE_URL", h.dbPath)
-	t.Setenv("ORYBOT_REQUEST_TTL", "1h")
-	t.Setenv("ORYBOT_LOG_LEVEL", "debug")
+	h.env = map[string]string{
+		"SLACK_BOT_TOKEN":      slacktest.BotToken,
+		"SLACK_APP_TOKEN":      slacktest.AppToken,
+		"SLACK_API_URL":        h.slack.APIURL(),
+		"ORY_ADMIN_URL":        proxyURL,
+		"ORY_API_KEY":          apiKey,
+		"ORYBOT_AUDIT_CHANNEL": auditChan,
+		"ORYBOT_APPROVERS":     approver1 + "," + group,
+		"ORYBOT_DATABASE_URL":  h.dbPath,
+		"ORYBOT_REQUEST_TTL":   "1h",
+		"ORYBOT_LOG_LEVEL":     "debug",
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("bot logs:\n%s", h.logs.String())
@@ -195,7 +227,7 @@ func (h *harness) startBot(t *testing.T) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	before := h.slack.Connections()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, &bytes.Buffer{}, h.logs) }()
+	go func() { done <- run(ctx, nil, h.getenv, &bytes.Buffer{}, h.logs) }()
 	wctx, wcancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer wcancel()
 	err := h.slack.WaitFor(wctx, func() bool { return h.slack.Connections() > before })
@@ -740,7 +772,7 @@ func TestPendingRequestSurvivesRestart(t *testing.T) {
 
 func TestExpiredRequestIsRefused(t *testing.T) {
 	h := newHarness(t)
-	t.Setenv("ORYBOT_REQUEST_TTL", "1s")
+	h.setenv(t, "ORYBOT_REQUEST_TTL", "1s")
 	h.startBot(t)
 	id := h.kratos.CreateIdentity(t, "late@customer.example")
 	reqID, card := h.request(t, "deactivate "+id+" -- slow approver")
@@ -761,14 +793,17 @@ func TestExpiredRequestIsRefused(t *testing.T) {
 }
 
 func TestBadConfigurationStopsAtStart(t *testing.T) {
-	t.Setenv("SLACK_BOT_TOKEN", "")
-	t.Setenv("SLACK_APP_TOKEN", "xapp-SECRETapp")
-	t.Setenv("ORY_ADMIN_URL", "http://127.0.0.1:1")
-	t.Setenv("ORY_API_KEY", "ory_pat_SECRETkey")
-	t.Setenv("ORYBOT_AUDIT_CHANNEL", "C123")
-	t.Setenv("ORYBOT_APPROVERS", "U123")
+	env := map[string]string{
+		"SLACK_BOT_TOKEN":      "",
+		"SLACK_APP_TOKEN":      "xapp-SECRETapp",
+		"ORY_ADMIN_URL":        "http://127.0.0.1:1",
+		"ORY_API_KEY":          "ory_pat_SECRETkey",
+		"ORYBOT_AUDIT_CHANNEL": "C123",
+		"ORYBOT_APPROVERS":     "U123",
+	}
+	getenv := func(key string) string { return env[key] }
 	var stderr bytes.Buffer
-	err := run(t.Context(), nil, &bytes.Buffer{}, &stderr)
+	err := run(t.Context(), nil, getenv, &bytes.Buffer{}, &stderr)
 	if err == nil {
 		t.Fatal("run succeeded without SLACK_BOT_TOKEN")
 	}

@@ -120,8 +120,8 @@ func TestRequestersAndChannelsEndToEnd(t *testing.T) {
 	h := newHarness(t)
 	// The requester may ask only through the group; approver1 by id.
 	h.slack.SetUserGroup(requesters, requester)
-	t.Setenv("ORYBOT_REQUESTERS", approver1+","+requesters)
-	t.Setenv("ORYBOT_CHANNELS", opsChan+","+second)
+	h.setenv(t, "ORYBOT_REQUESTERS", approver1+","+requesters)
+	h.setenv(t, "ORYBOT_CHANNELS", opsChan+","+second)
 	h.startBot(t)
 	id := h.kratos.CreateIdentity(t, "target@customer.example")
 
@@ -202,7 +202,7 @@ func TestRequestersAndChannelsEndToEnd(t *testing.T) {
 func TestApproverGroupChangesEndToEnd(t *testing.T) {
 	h := newHarness(t)
 	const ttl = time.Second
-	t.Setenv("ORYBOT_GROUP_CACHE_TTL", ttl.String())
+	h.setenv(t, "ORYBOT_GROUP_CACHE_TTL", ttl.String())
 	h.startBot(t)
 	a := h.kratos.CreateIdentity(t, "a@customer.example")
 	b := h.kratos.CreateIdentity(t, "b@customer.example")
@@ -275,7 +275,7 @@ func buttons(t *testing.T, card slacktest.Message) map[string]cardButton {
 
 func TestApprovalsRequiredEndToEnd(t *testing.T) {
 	h := newHarness(t)
-	t.Setenv("ORYBOT_APPROVALS_REQUIRED", "deactivate:2")
+	h.setenv(t, "ORYBOT_APPROVALS_REQUIRED", "deactivate:2")
 	h.startBot(t)
 	id := h.kratos.CreateIdentity(t, "two@customer.example")
 	reqID, card := h.request(t, "deactivate "+id+" -- needs two")
@@ -409,7 +409,7 @@ func TestOwnIdentityEndToEnd(t *testing.T) {
 func TestExpiryWhileBotIsDownEndToEnd(t *testing.T) {
 	h := newHarness(t)
 	const ttl = 2 * time.Second
-	t.Setenv("ORYBOT_REQUEST_TTL", ttl.String())
+	h.setenv(t, "ORYBOT_REQUEST_TTL", ttl.String())
 	stop := h.startBot(t)
 	id := h.kratos.CreateIdentity(t, "down@customer.example")
 	reqID, _ := h.request(t, "deactivate "+id+" -- nobody around")
@@ -440,8 +440,8 @@ func TestExpiryWhileBotIsDownEndToEnd(t *testing.T) {
 
 func TestExpiryWhileBotIsRunningEndToEnd(t *testing.T) {
 	h := newHarness(t)
-	t.Setenv("ORYBOT_REQUEST_TTL", "1s")
-	t.Setenv("ORYBOT_SWEEP_INTERVAL", "250ms")
+	h.setenv(t, "ORYBOT_REQUEST_TTL", "1s")
+	h.setenv(t, "ORYBOT_SWEEP_INTERVAL", "250ms")
 	h.startBot(t)
 	id := h.kratos.CreateIdentity(t, "idle@customer.example")
 	muts := h.mutations()
@@ -699,7 +699,7 @@ func (h *harness) pending(t *testing.T, user string) (ids []string, lines map[st
 
 func TestPendingListEndToEnd(t *testing.T) {
 	h := newHarness(t)
-	t.Setenv("ORYBOT_APPROVALS_REQUIRED", "deactivate:2")
+	h.setenv(t, "ORYBOT_APPROVALS_REQUIRED", "deactivate:2")
 	stop := h.startBot(t)
 	n := 0
 	ask := func(user, verb string) (string, slacktest.Message) {
@@ -727,7 +727,7 @@ func TestPendingListEndToEnd(t *testing.T) {
 	// One that expires and is not swept yet: the list must not rely on the
 	// sweep.
 	stop()
-	t.Setenv("ORYBOT_REQUEST_TTL", "1s")
+	h.setenv(t, "ORYBOT_REQUEST_TTL", "1s")
 	h.startBot(t)
 	expired, _ := ask(requester, "lockout")
 	time.Sleep(1200 * time.Millisecond)
@@ -807,7 +807,7 @@ func TestUserGroupsUnavailableAtStart(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		done := make(chan error, 1)
-		go func() { done <- run(ctx, nil, &bytes.Buffer{}, h.logs) }()
+		go func() { done <- run(ctx, nil, h.getenv, &bytes.Buffer{}, h.logs) }()
 		select {
 		case err := <-done:
 			return err
@@ -835,8 +835,8 @@ func TestUserGroupsUnavailableAtStart(t *testing.T) {
 	t.Run("requester group without user groups", func(t *testing.T) {
 		h.slack.SetPlanUpgradeRequired(true)
 		t.Cleanup(func() { h.slack.SetPlanUpgradeRequired(false) })
-		t.Setenv("ORYBOT_APPROVERS", approver1+","+approver2)
-		t.Setenv("ORYBOT_REQUESTERS", "SREQUESTERS")
+		h.setenv(t, "ORYBOT_APPROVERS", approver1+","+approver2)
+		h.setenv(t, "ORYBOT_REQUESTERS", "SREQUESTERS")
 		err := start(t)
 		if err == nil {
 			t.Fatal("run started with a user group in ORYBOT_REQUESTERS on a workspace without user groups")
@@ -845,7 +845,7 @@ func TestUserGroupsUnavailableAtStart(t *testing.T) {
 	})
 
 	t.Run("unknown group", func(t *testing.T) {
-		t.Setenv("ORYBOT_APPROVERS", approver1+",SNOSUCHGROUP")
+		h.setenv(t, "ORYBOT_APPROVERS", approver1+",SNOSUCHGROUP")
 		err := start(t)
 		if err == nil {
 			t.Fatal("run started with an unknown user group in ORYBOT_APPROVERS")
@@ -856,7 +856,7 @@ func TestUserGroupsUnavailableAtStart(t *testing.T) {
 	t.Run("users only work without user groups", func(t *testing.T) {
 		h.slack.SetPlanUpgradeRequired(true)
 		t.Cleanup(func() { h.slack.SetPlanUpgradeRequired(false) })
-		t.Setenv("ORYBOT_APPROVERS", approver1+","+approver2)
+		h.setenv(t, "ORYBOT_APPROVERS", approver1+","+approver2)
 		h.startBot(t)
 		id := h.kratos.CreateIdentity(t, "free@customer.example")
 		reqID, card := h.request(t, "deactivate "+id+" -- free plan")
@@ -873,7 +873,7 @@ func TestUserGroupsUnavailableAtStart(t *testing.T) {
 // waits for their approval, but not ask for anything.
 func TestPendingForApproverOutsideRequestersEndToEnd(t *testing.T) {
 	h := newHarness(t)
-	t.Setenv("ORYBOT_REQUESTERS", requester)
+	h.setenv(t, "ORYBOT_REQUESTERS", requester)
 	h.startBot(t)
 	id := h.kratos.CreateIdentity(t, "listed@customer.example")
 	reqID, _ := h.request(t, "deactivate "+id+" -- pending for an approver")

@@ -80,10 +80,10 @@ func TestBadSlackTokensStopTheBot(t *testing.T) {
 		{"SLACK_APP_TOKEN", "xapp-revoked"},
 	} {
 		t.Run(tt.key, func(t *testing.T) {
-			t.Setenv(tt.key, tt.value)
+			h.setenv(t, tt.key, tt.value)
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
-			err := run(ctx, nil, &bytes.Buffer{}, h.logs)
+			err := run(ctx, nil, h.getenv, &bytes.Buffer{}, h.logs)
 			if err == nil || ctx.Err() != nil {
 				t.Fatalf("run = %v (ctx %v), want it to stop by itself with an error", err, ctx.Err())
 			}

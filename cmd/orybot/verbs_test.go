@@ -503,7 +503,7 @@ func TestRecoveryEndToEnd(t *testing.T) {
 	})
 
 	stop()
-	t.Setenv("ORYBOT_RECOVERY_TTL", "30m")
+	h.setenv(t, "ORYBOT_RECOVERY_TTL", "30m")
 	h.startBot(t)
 
 	t.Run("code", func(t *testing.T) {
