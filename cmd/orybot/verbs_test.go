@@ -26,7 +26,23 @@ import (
 func (h *harness) approve(t *testing.T, id string, card slacktest.Message, want string) slacktest.Message {
 	t.Helper()
 	h.click(t, approver1, card, "approve", id)
-	return h.waitCard(t, id, want)
+	card = h.waitCard(t, id, want)
+	h.settled(t, id)
+	return card
+}
+
+// settled waits until the bot has told everyone how request id ended: the
+// outcome is in the audit channel and the requester has their message. A
+// later check that counts posts then sees none of them.
+func (h *harness) settled(t *testing.T, id string) {
+	t.Helper()
+	h.waitAudit(t, id)
+	err := h.slack.WaitFor(ctxT(t), func() bool {
+		return slices.ContainsFunc(h.slack.Messages(requester), func(m slacktest.Message) bool { return strings.Contains(m.Text, id) })
+	})
+	if err != nil {
+		t.Fatalf("the requester was not told how %s ended", id)
+	}
 }
 
 // mutations counts the Ory calls that could change something.

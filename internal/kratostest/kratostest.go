@@ -297,9 +297,20 @@ func (s *Server) CreateIdentity(t testing.TB, email string) string {
 func (s *Server) SetEmail(t testing.TB, id, email string) {
 	t.Helper()
 	patch := []client.JsonPatch{{Op: "replace", Path: "/traits/email", Value: email}}
-	_, resp, err := s.admin.IdentityAPI.PatchIdentity(ctx(t), id).JsonPatch(patch).Execute()
-	if err != nil {
-		t.Fatalf("kratostest: set email of %s: %v", id, describe(resp, err))
+	for attempt := 1; ; attempt++ {
+		_, resp, err := s.admin.IdentityAPI.PatchIdentity(ctx(t), id).JsonPatch(patch).Execute()
+		if err == nil {
+			return
+		}
+		// Kratos refuses a transaction that lost a race in its database
+		// ("Unable to serialize access due to a concurrent update"), as
+		// happens when parallel tests share it; nothing was changed.
+		msg := describe(resp, err)
+		if attempt < 5 && strings.Contains(msg.Error(), "concurrent update") {
+			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
+			continue
+		}
+		t.Fatalf("kratostest: set email of %s: %v", id, msg)
 	}
 }
 
