@@ -59,6 +59,16 @@ type Config struct {
 	BackoffMax time.Duration
 	// Logger receives a warning for each retry. Nil discards logs.
 	Logger *slog.Logger
+	// Metrics, if set, is told of every attempt and every retry.
+	Metrics Metrics
+}
+
+// Metrics receives what the client observes, for monitoring. op is a fixed
+// name such as "get_identity", never carrying ids; status is the HTTP
+// status, or 0 when no answer came.
+type Metrics interface {
+	OryRequest(op string, status int, took time.Duration)
+	OryRetry(op string)
 }
 
 // Retry describes a failed attempt that is about to be retried.
@@ -79,6 +89,7 @@ type Client struct {
 	backoffMax  time.Duration
 	log         *slog.Logger
 	onRetry     func(Retry)
+	metrics     Metrics
 }
 
 // WithRetryNotice returns a copy of c that calls notice, after logging it,
@@ -140,6 +151,7 @@ func New(cfg Config) (*Client, error) {
 		backoffBase: orDefault(cfg.BackoffBase, DefaultBackoffBase),
 		backoffMax:  orDefault(cfg.BackoffMax, DefaultBackoffMax),
 		log:         cfg.Logger,
+		metrics:     cfg.Metrics,
 	}
 	switch {
 	case c.maxRetries == 0:
@@ -162,6 +174,8 @@ func orDefault(v, def time.Duration) time.Duration {
 
 // call describes one operation for the retry loop.
 type call struct {
+	// name is the operation's fixed name in metrics: no ids, no traits.
+	name string
 	// op names the operation in errors and logs, e.g. "get identity <id>".
 	// It must not contain traits such as the email.
 	op string
@@ -180,8 +194,16 @@ func (c *Client) do(ctx context.Context, cl call, fn func(ctx context.Context) (
 	maybeProcessed := false
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, c.timeout)
+		start := time.Now()
 		resp, err := fn(actx)
 		cancel() // client-go has read and closed the body by now.
+		if c.metrics != nil {
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
+			}
+			c.metrics.OryRequest(cl.name, status, time.Since(start))
+		}
 		if err == nil {
 			return nil
 		}
@@ -203,6 +225,9 @@ func (c *Client) do(ctx context.Context, cl call, fn func(ctx context.Context) (
 			return e // waiting would outlive the caller.
 		}
 		c.log.WarnContext(ctx, "ory call failed, retrying", "op", cl.op, "attempt", attempt, "wait", wait, "err", e)
+		if c.metrics != nil {
+			c.metrics.OryRetry(cl.name)
+		}
 		if c.onRetry != nil {
 			c.onRetry(Retry{Op: cl.op, Attempt: attempt, Wait: wait, Err: e})
 		}

@@ -56,7 +56,7 @@ type Identity struct {
 // returns ErrWrongURL when the URL is Kratos's public port, and
 // ErrUnauthorized when the key is missing or wrong.
 func (c *Client) Ping(ctx context.Context) error {
-	return c.do(ctx, call{op: "ping", idempotent: true}, func(ctx context.Context) (*http.Response, error) {
+	return c.do(ctx, call{name: "ping", op: "ping", idempotent: true}, func(ctx context.Context) (*http.Response, error) {
 		_, resp, err := c.api.IdentityAPI.ListIdentities(ctx).PageSize(1).PerPage(1).Execute()
 		return resp, err
 	})
@@ -68,7 +68,7 @@ func (c *Client) Identity(ctx context.Context, id string) (Identity, error) {
 		return Identity{}, fmt.Errorf("get identity: %w", ErrInvalidID)
 	}
 	var got *client.Identity
-	err := c.do(ctx, call{op: "get identity " + id, idempotent: true}, func(ctx context.Context) (resp *http.Response, err error) {
+	err := c.do(ctx, call{name: "get_identity", op: "get identity " + id, idempotent: true}, func(ctx context.Context) (resp *http.Response, err error) {
 		got, resp, err = c.api.IdentityAPI.GetIdentity(ctx, id).Execute()
 		return resp, err
 	})
@@ -92,7 +92,7 @@ func (c *Client) IdentityByEmail(ctx context.Context, email string) (Identity, e
 		return Identity{}, fmt.Errorf("%s: %w", op, ErrInvalidID)
 	}
 	var got []client.Identity
-	err := c.do(ctx, call{op: op, idempotent: true}, func(ctx context.Context) (resp *http.Response, err error) {
+	err := c.do(ctx, call{name: "find_identity", op: op, idempotent: true}, func(ctx context.Context) (resp *http.Response, err error) {
 		got, resp, err = c.api.IdentityAPI.ListIdentities(ctx).CredentialsIdentifier(email).Execute()
 		return resp, err
 	})
@@ -138,7 +138,7 @@ func (c *Client) SetState(ctx context.Context, id, state string) (Identity, erro
 	patch := []client.JsonPatch{{Op: "replace", Path: "/state", Value: state}}
 	var got *client.Identity
 	// Replacing with a fixed value gives the same result when repeated.
-	err := c.do(ctx, call{op: op, idempotent: true}, func(ctx context.Context) (resp *http.Response, err error) {
+	err := c.do(ctx, call{name: "set_state", op: op, idempotent: true}, func(ctx context.Context) (resp *http.Response, err error) {
 		got, resp, err = c.api.IdentityAPI.PatchIdentity(ctx, id).JsonPatch(patch).Execute()
 		return resp, err
 	})
@@ -162,7 +162,7 @@ func (c *Client) DeleteCredential(ctx context.Context, identityID, credType, ide
 	if !validCredType(credType) {
 		return fmt.Errorf("delete credential of identity %s: %w: malformed credential type", identityID, ErrBadRequest)
 	}
-	return c.do(ctx, call{op: op, idempotent: true, goneOK: true}, func(ctx context.Context) (*http.Response, error) {
+	return c.do(ctx, call{name: "delete_credential", op: op, idempotent: true, goneOK: true}, func(ctx context.Context) (*http.Response, error) {
 		req := c.api.IdentityAPI.DeleteIdentityCredentials(ctx, identityID, credType)
 		if identifier != "" {
 			req = req.Identifier(identifier)

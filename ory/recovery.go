@@ -26,7 +26,7 @@ func (c *Client) RecoveryLink(ctx context.Context, identityID string, expiresIn 
 		return "", time.Time{}, err
 	}
 	var got *client.RecoveryLinkForIdentity
-	err = c.do(ctx, call{op: op}, func(ctx context.Context) (resp *http.Response, err error) {
+	err = c.do(ctx, call{name: "recovery_link", op: op}, func(ctx context.Context) (resp *http.Response, err error) {
 		got, resp, err = c.api.IdentityAPI.CreateRecoveryLinkForIdentity(ctx).CreateRecoveryLinkForIdentityBody(body).Execute()
 		return resp, err
 	})
@@ -50,7 +50,7 @@ func (c *Client) RecoveryCode(ctx context.Context, identityID string, expiresIn 
 		return "", "", time.Time{}, err
 	}
 	var got *client.RecoveryCodeForIdentity
-	err = c.do(ctx, call{op: op}, func(ctx context.Context) (resp *http.Response, err error) {
+	err = c.do(ctx, call{name: "recovery_code", op: op}, func(ctx context.Context) (resp *http.Response, err error) {
 		got, resp, err = c.api.IdentityAPI.CreateRecoveryCodeForIdentity(ctx).CreateRecoveryCodeForIdentityBody(body).Execute()
 		return resp, err
 	})

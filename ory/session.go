@@ -58,7 +58,7 @@ func (c *Client) Sessions(ctx context.Context, identityID string, activeOnly boo
 	for range maxSessionPages {
 		var page []client.Session
 		var header http.Header
-		err := c.do(ctx, call{op: op, idempotent: true}, func(ctx context.Context) (*http.Response, error) {
+		err := c.do(ctx, call{name: "list_sessions", op: op, idempotent: true}, func(ctx context.Context) (*http.Response, error) {
 			req := c.api.IdentityAPI.ListIdentitySessions(ctx, identityID).PageSize(sessionPageSize)
 			if activeOnly {
 				req = req.Active(true)
@@ -109,7 +109,7 @@ func (c *Client) Session(ctx context.Context, sessionID string) (Session, error)
 		return Session{}, fmt.Errorf("get session: %w", ErrInvalidID)
 	}
 	var got *client.Session
-	err := c.do(ctx, call{op: "get session " + sessionID, idempotent: true}, func(ctx context.Context) (resp *http.Response, err error) {
+	err := c.do(ctx, call{name: "get_session", op: "get session " + sessionID, idempotent: true}, func(ctx context.Context) (resp *http.Response, err error) {
 		got, resp, err = c.api.IdentityAPI.GetSession(ctx, sessionID).Expand([]string{"identity", "devices"}).Execute()
 		return resp, err
 	})
@@ -126,7 +126,7 @@ func (c *Client) RevokeSession(ctx context.Context, sessionID string) error {
 	if !validUUID(sessionID) {
 		return fmt.Errorf("revoke session: %w", ErrInvalidID)
 	}
-	return c.do(ctx, call{op: "revoke session " + sessionID, idempotent: true}, func(ctx context.Context) (*http.Response, error) {
+	return c.do(ctx, call{name: "revoke_session", op: "revoke session " + sessionID, idempotent: true}, func(ctx context.Context) (*http.Response, error) {
 		return c.api.IdentityAPI.DisableSession(ctx, sessionID).Execute()
 	})
 }
@@ -143,7 +143,7 @@ func (c *Client) RevokeSessions(ctx context.Context, identityID string) (int, er
 	if err != nil {
 		return 0, fmt.Errorf("revoke sessions: %w", err)
 	}
-	err = c.do(ctx, call{op: "revoke sessions of identity " + identityID, idempotent: true, goneOK: true}, func(ctx context.Context) (*http.Response, error) {
+	err = c.do(ctx, call{name: "revoke_sessions", op: "revoke sessions of identity " + identityID, idempotent: true, goneOK: true}, func(ctx context.Context) (*http.Response, error) {
 		return c.api.IdentityAPI.DeleteIdentitySessions(ctx, identityID).Execute()
 	})
 	if errors.Is(err, ErrNotFound) {
