@@ -43,6 +43,7 @@ type Deps struct {
 	Sweeps     Sweeps    // finding the ones nobody ended
 	Listings   Listings  // /ory pending and /ory audit verify
 	Outbox     Outbox    // the audit records waiting for the audit channel
+	Metrics    Metrics   // counts for monitoring; nil means none
 }
 
 // Config holds the bot's settings. The config package fills it, with its
@@ -84,6 +85,8 @@ type Bot struct {
 	kick       chan struct{}  // wakes the audit delivery loop
 	instance   string         // this replica, as holder of the delivery lease
 	work       sync.WaitGroup
+	metrics    Metrics
+	health     health
 }
 
 // New returns a Bot that talks to Slack through api and to the rest
@@ -112,5 +115,9 @@ func New(logger *slog.Logger, api *slack.Client, deps Deps, cfg Config) *Bot {
 		instance:   newRef() + newRef(),
 	}
 	b.emails = newCache(b.fetchEmail, cfg.GroupCacheTTL, cfg.Now)
+	b.metrics = deps.Metrics
+	if b.metrics == nil {
+		b.metrics = noMetrics{}
+	}
 	return b
 }

@@ -100,6 +100,16 @@ func (b *Bot) authorize(ctx context.Context, in *invocation, a access) bool {
 	return true
 }
 
+// verbLabel is the verb of a slash command's text for metrics: a verb the
+// bot knows, or "invalid", never what the user typed.
+func verbLabel(text string) string {
+	first, _, _ := strings.Cut(strings.TrimSpace(text), " ")
+	if s, ok := commands.Lookup(commands.Verb(strings.ToLower(first))); ok {
+		return string(s.Verb)
+	}
+	return "invalid"
+}
+
 func ephemeral(text string) map[string]any {
 	return map[string]any{"response_type": slack.ResponseTypeEphemeral, "text": text}
 }

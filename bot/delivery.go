@@ -58,6 +58,7 @@ func (b *Bot) deliver(ctx context.Context) {
 	backoff := deliveryBackoffMin
 	var outage error
 	for {
+		b.health.delivery.beat(time.Now())
 		wait := deliveryPoll
 		var recs []audit.Record
 		held, err := b.leaseDelivery(ctx)
@@ -137,6 +138,7 @@ func (b *Bot) postAudit(ctx context.Context, rec audit.Record) error {
 	_, _, err := b.api.PostMessageContext(ctx, b.cfg.AuditChannel,
 		slack.MsgOptionText(auditText(rec), false), slack.MsgOptionBlocks(auditBlocks(rec)...))
 	if err != nil {
+		b.metrics.DeliveryFailed(slackErrorName(err))
 		return fmt.Errorf("post audit record %d: %w", rec.Seq, err)
 	}
 	if err := b.deps.Outbox.MarkDelivered(ctx, rec.Seq, b.cfg.Now()); err != nil && !errors.Is(err, store.ErrDelivered) {

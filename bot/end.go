@@ -39,6 +39,7 @@ func (b *Bot) expire(ctx context.Context, req *store.Request, log *slog.Logger) 
 // the audit records, which the store already holds and the delivery loop
 // posts; and a message to the requester.
 func (b *Bot) finish(ctx context.Context, req *store.Request, log *slog.Logger) {
+	b.metrics.Ended(req.Verb, string(req.Status))
 	b.updateCard(ctx, req, log)
 	b.kickDelivery()
 	b.tellRequester(ctx, req, log)

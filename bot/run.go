@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
@@ -70,12 +71,22 @@ func (b *Bot) loop(ctx context.Context, sm *socketmode.Client, errc <-chan error
 // goroutine: Slack shows the user an error, and may deliver the envelope
 // again, if the ack takes longer than three seconds.
 func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) {
+	start := time.Now()
 	switch evt.Type {
 	case socketmode.EventTypeConnected:
+		b.connection(true)
 		b.log.Info("connected to slack")
+	case socketmode.EventTypeConnecting, socketmode.EventTypeDisconnect:
+		b.connection(false)
 	case socketmode.EventTypeConnectionError:
-		b.log.Warn("slack connection error; reconnecting")
+		b.connection(false)
+		var cause error
+		if e, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
+			cause = e.ErrorObj
+		}
+		b.log.Warn("slack connection error; reconnecting", "err", cause)
 	case socketmode.EventTypeInvalidAuth:
+		b.connection(false)
 		b.log.Error("slack rejected the app token (SLACK_APP_TOKEN)")
 	case socketmode.EventTypeSlashCommand:
 		cmd, ok := evt.Data.(slack.SlashCommand)
@@ -86,6 +97,7 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 		if err := sm.Ack(*evt.Request, ack); err != nil {
 			b.log.Error("ack slash command", "err", err)
 		}
+		b.metrics.Acked(verbLabel(cmd.Text), time.Since(start))
 		b.spawn(ctx, work)
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
@@ -95,6 +107,7 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 		if err := sm.Ack(*evt.Request); err != nil {
 			b.log.Error("ack interaction", "err", err)
 		}
+		b.metrics.Acked("", time.Since(start))
 		b.spawn(ctx, b.interaction(cb))
 	case socketmode.EventTypeEventsAPI:
 		if evt.Request != nil {

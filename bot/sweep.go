@@ -24,6 +24,7 @@ func (b *Bot) sweep(ctx context.Context) {
 	t := time.NewTicker(b.cfg.SweepInterval)
 	defer t.Stop()
 	for {
+		b.health.sweep.beat(time.Now())
 		expired, err := b.deps.Sweeps.ExpiredPending(ctx, b.cfg.Now())
 		if err != nil && ctx.Err() == nil {
 			b.log.Error("list expired requests", "err", err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -25,8 +26,12 @@ type Config struct {
 	// SlackAPIURL is empty, or ends in "/".
 	SlackAPIURL string `envconfig:"SLACK_API_URL" desc:"optional: an absolute http(s) URL of the Slack Web API, such as https://slack.com/api/"`
 
-	OryAdminURL string `envconfig:"ORY_ADMIN_URL" required:"true" desc:"required: an http(s) URL, the Ory Network project URL (https://<slug>.projects.oryapis.com) or a Kratos admin URL (http://kratos:4434)"`
-	OryAPIKey   string `envconfig:"ORY_API_KEY" desc:"required for Ory Network: an Ory API key (ory_pat_…)"`
+	// OryAdminURL is ORY_ADMIN_URL, or else the Ory Network project named
+	// by ORY_SDK_URL or ORY_PROJECT_SLUG, the names Ory's own examples use.
+	OryAdminURL    string `envconfig:"ORY_ADMIN_URL" desc:"required: an http(s) URL, the Ory Network project URL (https://<slug>.projects.oryapis.com) or a Kratos admin URL (http://kratos:4434); or set ORY_SDK_URL or ORY_PROJECT_SLUG instead"`
+	OrySDKURL      string `envconfig:"ORY_SDK_URL" desc:"optional, used when ORY_ADMIN_URL is unset: the Ory Network project URL, https://<slug>.projects.oryapis.com"`
+	OryProjectSlug string `envconfig:"ORY_PROJECT_SLUG" desc:"optional, used when ORY_ADMIN_URL and ORY_SDK_URL are unset: the Ory Network project slug (lower-case letters, digits and dashes)"`
+	OryAPIKey      string `envconfig:"ORY_API_KEY" desc:"required for Ory Network: an Ory API key (ory_pat_…)"`
 
 	AuditChannel ChannelID      `envconfig:"ORYBOT_AUDIT_CHANNEL" required:"true" desc:"required: a Slack channel id such as C0123456789 (not a channel name)"`
 	Approvers    UsersAndGroups `envconfig:"ORYBOT_APPROVERS" required:"true" desc:"required: comma-separated Slack user ids (U…, W…) and user-group ids (S…)"`
@@ -47,6 +52,8 @@ type Config struct {
 	// seconds.
 	SweepInterval Duration `envconfig:"ORYBOT_SWEEP_INTERVAL" default:"20s" desc:"optional: how often expired and interrupted requests are ended, a positive Go duration such as 30m or 1h"`
 	LogLevel      LogLevel `envconfig:"ORYBOT_LOG_LEVEL" default:"info" desc:"optional: one of debug, info, warn, error"`
+	// ListenAddr is "" when the HTTP endpoints are off.
+	ListenAddr ListenAddr `envconfig:"ORYBOT_LISTEN_ADDR" default:":8080" desc:"optional: where /healthz, /readyz and /metrics are served, such as :8080, or off"`
 
 	// WorkTimeout bounds the work done for one Slack envelope after it is
 	// acked: Ory calls with their retries, and the card and audit updates.
@@ -84,6 +91,15 @@ func DatabaseURL(getenv func(string) string) string {
 	return c.DatabaseURL
 }
 
+// ListenAddress returns ORYBOT_LISTEN_ADDR, or its default, read through
+// getenv; "" means the endpoints are off. "orybot check --liveness" uses
+// it, and ignores the other variables like DatabaseURL does.
+func ListenAddress(getenv func(string) string) string {
+	var c Config
+	_ = decode(getenv, &c)
+	return string(c.ListenAddr)
+}
+
 // validate checks what the typed fields cannot check alone and returns one
 // error per problem. Missing required variables are reported by decode, so
 // empty values are not checked again here.
@@ -104,6 +120,21 @@ func (c *Config) validate() []error {
 			// slack-go appends method names directly to the base URL.
 			c.SlackAPIURL += "/"
 		}
+	}
+	switch {
+	case c.OryAdminURL != "":
+	case c.OrySDKURL != "":
+		if !isHTTPURL(c.OrySDKURL) {
+			bad("ORY_SDK_URL")
+		}
+		c.OryAdminURL = c.OrySDKURL
+	case c.OryProjectSlug != "":
+		if !projectSlugRE.MatchString(c.OryProjectSlug) {
+			bad("ORY_PROJECT_SLUG")
+		}
+		c.OryAdminURL = "https://" + c.OryProjectSlug + ".projects.oryapis.com"
+	default:
+		bad("ORY_ADMIN_URL")
 	}
 	if c.OryAdminURL != "" {
 		if !isHTTPURL(c.OryAdminURL) {
@@ -126,6 +157,8 @@ func expects(key string) string {
 	}
 	return "malformed"
 }
+
+var projectSlugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // isOryNetwork reports whether host belongs to Ory Network, which always
 // needs an API key.

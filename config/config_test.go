@@ -30,6 +30,9 @@ var keys = []string{
 	"ORYBOT_APPROVALS_REQUIRED",
 	"ORYBOT_GROUP_CACHE_TTL",
 	"ORYBOT_SWEEP_INTERVAL",
+	"ORYBOT_LISTEN_ADDR",
+	"ORY_SDK_URL",
+	"ORY_PROJECT_SLUG",
 }
 
 // Distinctive secret values, so that a leak into an error is easy to spot.
@@ -121,6 +124,7 @@ func TestLoad(t *testing.T) {
 				GroupCacheTTL: Duration(5 * time.Minute),
 				SweepInterval: Duration(20 * time.Second),
 				LogLevel:      "info",
+				ListenAddr:    ":8080",
 				WorkTimeout:   2 * time.Minute,
 			},
 		},
@@ -159,6 +163,7 @@ func TestLoad(t *testing.T) {
 				Channels:          []string{"C0OPS1", "G0SEC1"},
 				ApprovalsRequired: map[string]int{"lockout": 2, "recovery": 1},
 				LogLevel:          "debug",
+				ListenAddr:        ":8080",
 				WorkTimeout:       2 * time.Minute,
 			},
 		},
@@ -179,6 +184,7 @@ func TestLoad(t *testing.T) {
 				GroupCacheTTL: Duration(5 * time.Minute),
 				SweepInterval: Duration(20 * time.Second),
 				LogLevel:      "info",
+				ListenAddr:    ":8080",
 				WorkTimeout:   2 * time.Minute,
 			},
 		},
@@ -209,6 +215,7 @@ func TestLoad(t *testing.T) {
 				GroupCacheTTL: Duration(5 * time.Minute),
 				SweepInterval: Duration(20 * time.Second),
 				LogLevel:      "info",
+				ListenAddr:    ":8080",
 				WorkTimeout:   2 * time.Minute,
 			},
 		},
@@ -233,6 +240,7 @@ func TestLoad(t *testing.T) {
 				GroupCacheTTL: Duration(5 * time.Minute),
 				SweepInterval: Duration(20 * time.Second),
 				LogLevel:      "warn",
+				ListenAddr:    ":8080",
 				WorkTimeout:   2 * time.Minute,
 			},
 		},
@@ -251,6 +259,7 @@ func TestLoad(t *testing.T) {
 				GroupCacheTTL: Duration(5 * time.Minute),
 				SweepInterval: Duration(20 * time.Second),
 				LogLevel:      "info",
+				ListenAddr:    ":8080",
 				WorkTimeout:   2 * time.Minute,
 			},
 		},
@@ -270,7 +279,49 @@ func TestLoad(t *testing.T) {
 				GroupCacheTTL: Duration(5 * time.Minute),
 				SweepInterval: Duration(20 * time.Second),
 				LogLevel:      "info",
+				ListenAddr:    ":8080",
 				WorkTimeout:   2 * time.Minute,
+			},
+		},
+		{
+			name: "ory network by ORY_SDK_URL, HTTP endpoints off",
+			env:  with(map[string]string{"ORY_SDK_URL": "https://acme.projects.oryapis.com", "ORYBOT_LISTEN_ADDR": "OFF"}, "ORY_ADMIN_URL"),
+			want: Config{
+				SlackBotToken: botToken,
+				SlackAppToken: appToken,
+				OryAdminURL:   "https://acme.projects.oryapis.com",
+				OrySDKURL:     "https://acme.projects.oryapis.com",
+				OryAPIKey:     apiKey,
+				AuditChannel:  "C0123456789",
+				Approvers:     []string{"U0123ABC", "S0456DEF"},
+				DatabaseURL:   "orybot.db",
+				RequestTTL:    Duration(time.Hour),
+				RecoveryTTL:   Duration(time.Hour),
+				GroupCacheTTL: Duration(5 * time.Minute),
+				SweepInterval: Duration(20 * time.Second),
+				LogLevel:      "info",
+				WorkTimeout:   2 * time.Minute,
+			},
+		},
+		{
+			name: "ory network by ORY_PROJECT_SLUG",
+			env:  with(map[string]string{"ORY_PROJECT_SLUG": "acme-prod", "ORYBOT_LISTEN_ADDR": "127.0.0.1:9090"}, "ORY_ADMIN_URL"),
+			want: Config{
+				SlackBotToken:  botToken,
+				SlackAppToken:  appToken,
+				OryAdminURL:    "https://acme-prod.projects.oryapis.com",
+				OryProjectSlug: "acme-prod",
+				OryAPIKey:      apiKey,
+				AuditChannel:   "C0123456789",
+				Approvers:      []string{"U0123ABC", "S0456DEF"},
+				DatabaseURL:    "orybot.db",
+				RequestTTL:     Duration(time.Hour),
+				RecoveryTTL:    Duration(time.Hour),
+				GroupCacheTTL:  Duration(5 * time.Minute),
+				SweepInterval:  Duration(20 * time.Second),
+				LogLevel:       "info",
+				ListenAddr:     "127.0.0.1:9090",
+				WorkTimeout:    2 * time.Minute,
 			},
 		},
 	} {
@@ -399,9 +450,15 @@ func TestLoadErrorText(t *testing.T) {
 			env:  nil,
 			want: `SLACK_BOT_TOKEN: required: the bot token (xoxb-…) from the Slack app's OAuth & Permissions page
 SLACK_APP_TOKEN: required: an app-level token (xapp-…) with connections:write, from the Slack app's Basic Information page
-ORY_ADMIN_URL: required: an http(s) URL, the Ory Network project URL (https://<slug>.projects.oryapis.com) or a Kratos admin URL (http://kratos:4434)
 ORYBOT_AUDIT_CHANNEL: required: a Slack channel id such as C0123456789 (not a channel name)
-ORYBOT_APPROVERS: required: comma-separated Slack user ids (U…, W…) and user-group ids (S…)`,
+ORYBOT_APPROVERS: required: comma-separated Slack user ids (U…, W…) and user-group ids (S…)
+ORY_ADMIN_URL: required: an http(s) URL, the Ory Network project URL (https://<slug>.projects.oryapis.com) or a Kratos admin URL (http://kratos:4434); or set ORY_SDK_URL or ORY_PROJECT_SLUG instead`,
+		},
+		{
+			name: "bad ory project and listen address",
+			env:  with(map[string]string{"ORY_PROJECT_SLUG": "Acme_Prod!", "ORYBOT_LISTEN_ADDR": "8080"}, "ORY_ADMIN_URL"),
+			want: `ORYBOT_LISTEN_ADDR: an address such as :8080 or 127.0.0.1:8080, or off
+ORY_PROJECT_SLUG: optional, used when ORY_ADMIN_URL and ORY_SDK_URL are unset: the Ory Network project slug (lower-case letters, digits and dashes)`,
 		},
 		{
 			name: "malformed values",

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ var (
 	_ envconfig.Decoder = (*Approvals)(nil)
 	_ envconfig.Decoder = (*Duration)(nil)
 	_ envconfig.Decoder = (*LogLevel)(nil)
+	_ envconfig.Decoder = (*ListenAddr)(nil)
 )
 
 var (
@@ -162,4 +164,23 @@ func decodeList(value string, check func(item string) error) ([]string, error) {
 		items = append(items, item)
 	}
 	return items, errors.Join(errs...)
+}
+
+// ListenAddr is the address of the HTTP endpoints for probes and metrics,
+// host:port or :port; "off" disables them and is stored as "".
+type ListenAddr string
+
+// Decode implements envconfig.Decoder.
+func (l *ListenAddr) Decode(value string) error {
+	value = strings.TrimSpace(value)
+	if strings.EqualFold(value, "off") {
+		*l = ""
+		return nil
+	}
+	_, port, err := net.SplitHostPort(value)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		return errors.New("an address such as :8080 or 127.0.0.1:8080, or off")
+	}
+	*l = ListenAddr(value)
+	return nil
 }

@@ -79,6 +79,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) *Store) {
 		testApproveConcurrent(t, []*Store{s}, s)
 	})
 	t.Run("Pending", func(t *testing.T) { testPending(t, newStore(t)) })
+	t.Run("Backlog", func(t *testing.T) { testBacklog(t, newStore(t)) })
 	t.Run("ApprovalAudit", func(t *testing.T) { testApprovalAudit(t, newStore(t)) })
 	t.Run("ApprovalAppendFails", func(t *testing.T) { testApprovalAppendFails(t, newStore) })
 	t.Run("AuditLifecycle", func(t *testing.T) { testAuditLifecycle(t, newStore(t)) })

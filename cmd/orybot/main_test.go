@@ -62,6 +62,9 @@ type oryProxy struct {
 	patches   atomic.Int64
 	failPatch atomic.Int64 // HTTP status to answer PATCH with; 0 passes it on
 	authBad   atomic.Int64
+	// requireKey makes the proxy refuse a call without the right API key
+	// with 401, as Ory Network does; Kratos itself ignores the key.
+	requireKey atomic.Bool
 
 	mu     sync.Mutex
 	faults []*proxyFault
@@ -122,6 +125,13 @@ func startProxy(t *testing.T, target string) (*oryProxy, string) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+apiKey {
 			p.authBad.Add(1)
+			if p.requireKey.Load() {
+				p.fault(r)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				fmt.Fprint(w, `{"error":{"code":401,"status":"Unauthorized","reason":"The API key is not valid."}}`)
+				return
+			}
 		}
 		if f := p.fault(r); f != nil {
 			w.Header().Set("Content-Type", "application/json")
@@ -211,6 +221,7 @@ func newHarness(t *testing.T) *harness {
 		"ORYBOT_DATABASE_URL":  h.dbPath,
 		"ORYBOT_REQUEST_TTL":   "1h",
 		"ORYBOT_LOG_LEVEL":     "debug",
+		"ORYBOT_LISTEN_ADDR":   "127.0.0.1:0",
 	}
 	t.Cleanup(func() {
 		if t.Failed() {

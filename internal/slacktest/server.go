@@ -108,9 +108,21 @@ type Server struct {
 	views         []View
 	responseURLs  map[string]bool
 	responsePosts []ResponsePost
+	scopes        string // X-OAuth-Scopes of bot-token calls
 }
 
 type user struct{ name, email string }
+
+// DefaultScopes are the bot scopes the Server reports in X-OAuth-Scopes, as
+// Slack does on every Web API answer: those of orybot's manifest.
+const DefaultScopes = "commands,chat:write,usergroups:read,users:read,users:read.email"
+
+// SetScopes sets the scopes reported for the bot token, comma-separated.
+func (s *Server) SetScopes(scopes string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scopes = scopes
+}
 
 // New starts a fake Slack on a free port of 127.0.0.1. It is closed by
 // t.Cleanup.
@@ -122,6 +134,7 @@ func New(t testing.TB, opts ...Option) *Server {
 		quit:         make(chan struct{}),
 		changed:      make(chan struct{}),
 		tickets:      map[string]bool{},
+		scopes:       DefaultScopes,
 		conns:        map[*wsConn]bool{},
 		envelopes:    map[string]*Envelope{},
 		faults:       map[string][]fault{},

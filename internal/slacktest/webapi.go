@@ -115,8 +115,12 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	s.calls = append(s.calls, Call{Method: method, Params: params, Body: body, At: time.Now()})
 	f, failed := s.popFaultLocked(method)
 	d := s.delays[method]
+	scopes := s.scopes
 	s.notifyLocked()
 	s.mu.Unlock()
+	if token == BotToken {
+		w.Header().Set("X-OAuth-Scopes", scopes)
+	}
 	s.logf("%s %v %s", method, params, body)
 
 	if !s.delay(r, d) {
