@@ -69,7 +69,9 @@ func TestServeStopsWithContext(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, Handler(nil, nil, http.NotFoundHandler()), slog.New(slog.DiscardHandler)) }()
+	go func() {
+		done <- Serve(ctx, ln, Handler(nil, nil, http.NotFoundHandler()), slog.New(slog.DiscardHandler))
+	}()
 	resp, err := http.Get("http://" + ln.Addr().String() + "/healthz")
 	if err != nil {
 		t.Fatal(err)
