@@ -103,6 +103,8 @@ func (b *Bot) postCard(ctx context.Context, in *invocation, req *store.Request, 
 		why := "the approval card could not be posted: " + slackErrorName(err)
 		if _, cerr := b.deps.Intake.Cancel(ctx, req.ID, req.Requester, b.cfg.Now(), b.record(req, audit.Cancelled, "", "", why)); cerr != nil {
 			log.Error("withdraw request whose card was not posted", "err", cerr)
+		} else {
+			b.metrics.Ended(req.Verb, string(store.StatusCancelled))
 		}
 		b.kickDelivery()
 		if isNotInChannel(err) {
