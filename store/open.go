@@ -16,7 +16,6 @@ const acceptedURLs = `use a SQLite path ("orybot.db"), "sqlite:PATH" or "file:PA
 //
 // These forms name a SQLite database file:
 //
-//   - "" (orybot.db in the working directory);
 //   - a plain path, such as "orybot.db" or "/var/lib/orybot/orybot.db";
 //   - "sqlite:PATH", also written "sqlite://relative.db" or
 //     "sqlite:///absolute.db";

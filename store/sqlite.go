@@ -10,9 +10,6 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// defaultSQLitePath is the database file when the URL is empty.
-const defaultSQLitePath = "orybot.db"
-
 // sqliteSettings are applied on every new connection unless the URL sets
 // them itself. busy_timeout makes a connection wait up to 5s for a lock held
 // by another connection or replica instead of failing at once with
@@ -75,7 +72,8 @@ func setsPragma(q url.Values, st sqliteSetting) bool {
 // sqlitePathDSN returns the DSN for the SQLite file at path, and the path.
 func sqlitePathDSN(path string) (dsn, name string, err error) {
 	if path == "" {
-		path = defaultSQLitePath
+		// The default lives in the config package, with every other one.
+		return "", "", errors.New("no database named; set ORYBOT_DATABASE_URL")
 	}
 	if strings.Contains(path, "?") {
 		return "", "", errors.New("a database path cannot have parameters; use file:PATH?PARAMS for those")

@@ -41,6 +41,17 @@ func TestSQLiteSharedFile(t *testing.T) {
 	testSharedDatabase(t, func(t *testing.T) *Store { return openStore(t, path) })
 }
 
+func TestOpenNeedsAName(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if s, err := Open(t.Context(), ""); err == nil {
+		s.Close()
+		t.Fatal("Open(\"\") succeeded; the default belongs to the config package")
+	}
+	if entries, _ := os.ReadDir("."); len(entries) != 0 {
+		t.Errorf("Open(\"\") created %v", entries)
+	}
+}
+
 func TestOpenForms(t *testing.T) {
 	// Relative paths land in the working directory, so work in a fresh one.
 	dir := t.TempDir()
@@ -54,7 +65,6 @@ func TestOpenForms(t *testing.T) {
 		url      string
 		wantFile string // relative to dir
 	}{
-		{"", "orybot.db"},
 		{"plain.db", "plain.db"},
 		{"sub/../relative.db", "relative.db"},
 		{filepath.Join(abs, "absolute.db"), "abs dir#1/absolute.db"},
