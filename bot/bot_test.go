@@ -37,14 +37,43 @@ func (w tWriter) Write(p []byte) (int, error) {
 // startBot runs a Bot against a fake Slack, a real SQLite store and o.
 func startBot(t testing.TB, o *fakeOry) *slacktest.Server {
 	t.Helper()
+	fs, _ := startBotWith(t, o, testConfig())
+	return fs
+}
+
+// startBotWith runs a Bot with cfg against a fake Slack, a real SQLite
+// store and o, and returns the fake Slack and the store. setup prepares
+// the fake Slack (users, user groups) before the bot starts, since the bot
+// lists its user groups at start.
+func startBotWith(t testing.TB, o *fakeOry, cfg Config, setup ...func(*slacktest.Server)) (*slacktest.Server, *store.Store) {
+	t.Helper()
 	fs := slacktest.New(t)
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "orybot.db"))
+	for _, f := range setup {
+		f(fs)
+	}
+	st := openStore(t, filepath.Join(t.TempDir(), "orybot.db"))
+	runBot(t, fs, testDeps(o, st), cfg)
+	return fs, st
+}
+
+// openStore opens a SQLite store at path, closed when the test ends.
+func openStore(t testing.TB, path string) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// runBot runs a Bot with deps and cfg against fs until the test ends, and
+// waits for it to connect. The bot stops, and its acked work finishes,
+// before the store closes; a Run that fails fails the test.
+func runBot(t testing.TB, fs *slacktest.Server, deps Deps, cfg Config) {
+	t.Helper()
 	api := slack.New(slacktest.BotToken, slack.OptionAPIURL(fs.APIURL()), slack.OptionAppLevelToken(slacktest.AppToken))
-	b := New(testLogger(t), api, testDeps(o, st), testConfig())
+	b := New(testLogger(t), api, deps, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
@@ -59,7 +88,6 @@ func startBot(t testing.TB, o *fakeOry) *slacktest.Server {
 	if err := fs.WaitConnected(wctx); err != nil {
 		t.Fatal(err)
 	}
-	return fs
 }
 
 func TestRefusalsBeforeTheCard(t *testing.T) {

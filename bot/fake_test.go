@@ -247,3 +247,38 @@ func testConfig() Config {
 		GroupCacheTTL: 5 * time.Minute,
 	}
 }
+
+// setErr makes method answer err from now on; nil lets it succeed again.
+func (f *fakeOry) setErr(method string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.errs == nil {
+		f.errs = map[string]error{}
+	}
+	f.errs[method] = err
+}
+
+// edit changes identity id as someone outside the bot would; change sets
+// the fingerprint, or not, as the test needs.
+func (f *fakeOry) edit(id string, change func(*ory.Identity)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change(&f.identities[f.find(id)])
+}
+
+// actionMethods are the fake's methods that change something in Ory or
+// hand out a secret, as opposed to reading.
+var actionMethods = []string{"SetState", "RevokeSession", "RevokeSessions", "DeleteCredential", "RecoveryLink", "RecoveryCode"}
+
+// actions returns the calls that change something in Ory or hand out a
+// secret, as "Method arg", in order.
+func (f *fakeOry) actions() []string {
+	var out []string
+	for _, c := range f.Calls() {
+		method, _, _ := strings.Cut(c, " ")
+		if slices.Contains(actionMethods, method) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
