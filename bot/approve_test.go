@@ -727,8 +727,6 @@ func TestCardPostFailure(t *testing.T) {
 // words for a call that finally failed ("gave up after retrying", "even
 // after retries", "try again").
 func TestRetryNoticeDoesNotSayItGaveUp(t *testing.T) {
-	t.Skip("bug: execute.go showRetry words the notice with userWords, which describes a final failure: " +
-		"the card says \"retrying (attempt 2) in 0s: Ory's rate limit was hit, and the bot gave up after retrying. Wait a minute and try again.\"")
 	f := newFlow(t, func(_ *Config, o *fakeOry) { o.retries = 1 })
 	reqID, ts := f.request("deactivate " + flowTargetEmail + " -- phished")
 	f.approveAndWait("UAPP", reqID, ts)

@@ -189,8 +189,6 @@ func TestChangingRequestInDirectMessage(t *testing.T) {
 // A failing group of ORYBOT_REQUESTERS must be named as such, so that the
 // admin checks the right setting.
 func TestRequesterGroupFailureNamesTheSetting(t *testing.T) {
-	t.Skip("bug: errors.go userWords says \"Slack could not list a user group in ORYBOT_APPROVERS\" for every " +
-		"no_such_subteam/plan_upgrade_required, also when the group is in ORYBOT_REQUESTERS (command.go authorize, \"check requesters\")")
 	f := newFlow(t, func(c *Config, _ *fakeOry) { c.Requesters = []string{"UREQ", "SREQUESTERS"} })
 	f.fs.SetPlanUpgradeRequired(true)
 	f.clock.advance(10 * time.Minute)

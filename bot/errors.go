@@ -97,7 +97,12 @@ func userWords(err error) (string, bool) {
 		case "missing_scope":
 			return "The Slack app lacks a permission it needs (" + se.Needed + "). An admin should reinstall it from manifest.yml.", true
 		case "no_such_subteam", "plan_upgrade_required":
-			return "Slack could not list a user group in ORYBOT_APPROVERS (" + se.Err + "). An admin should check the group ids.", true
+			setting := "ORYBOT_APPROVERS or ORYBOT_REQUESTERS"
+			var ge *groupListError
+			if errors.As(err, &ge) {
+				setting = ge.setting
+			}
+			return "Slack could not list a user group in " + setting + " (" + se.Err + "). An admin should check the group ids.", true
 		}
 		return "Slack answered with the error `" + se.Err + "`. Try again; if it persists, an admin should check the bot's Slack app.", true
 	}
@@ -182,6 +187,16 @@ func (e *deliveryError) Error() string {
 	return "deliver recovery secret to requester: " + e.err.Error()
 }
 func (e *deliveryError) Unwrap() error { return e.err }
+
+// groupListError is a user group of a setting (ORYBOT_APPROVERS,
+// ORYBOT_REQUESTERS) that Slack would not list.
+type groupListError struct {
+	setting string
+	err     error
+}
+
+func (e *groupListError) Error() string { return e.setting + ": " + e.err.Error() }
+func (e *groupListError) Unwrap() error { return e.err }
 
 // groupError explains the user-group failures an operator can fix.
 func groupError(err error) error {

@@ -37,7 +37,8 @@ func TestKnownErrorsInWords(t *testing.T) {
 		{"not in channel", slack.SlackErrorResponse{Err: "not_in_channel"}, "I'm not a member of this channel. Invite me with `/invite @orybot`"},
 		{"channel not found", slack.SlackErrorResponse{Err: "channel_not_found"}, "I'm not a member of this channel."},
 		{"missing scope", slack.SlackErrorResponse{Err: "missing_scope", Needed: "chat:write"}, "lacks a permission it needs (chat:write)"},
-		{"no such group", slack.SlackErrorResponse{Err: "no_such_subteam"}, "Slack could not list a user group in ORYBOT_APPROVERS (no_such_subteam)"},
+		{"no such group", &groupListError{setting: "ORYBOT_APPROVERS", err: slack.SlackErrorResponse{Err: "no_such_subteam"}}, "Slack could not list a user group in ORYBOT_APPROVERS (no_such_subteam)"},
+		{"no such group, setting unknown", slack.SlackErrorResponse{Err: "no_such_subteam"}, "in ORYBOT_APPROVERS or ORYBOT_REQUESTERS (no_such_subteam)"},
 		{"no groups on the plan", slack.SlackErrorResponse{Err: "plan_upgrade_required"}, "(plan_upgrade_required)"},
 		{"other slack error", slack.SlackErrorResponse{Err: "team_access_not_granted"}, "Slack answered with the error `team_access_not_granted`"},
 	}

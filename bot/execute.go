@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -122,9 +123,12 @@ func (b *Bot) execute(ctx context.Context, req *store.Request, running <-chan st
 // logs the retry itself.
 func (b *Bot) showRetry(ctx context.Context, req *store.Request, running <-chan struct{}, r ory.Retry, log *slog.Logger) {
 	<-running
-	words, _ := userWords(r.Err)
-	if words == "" {
-		words = "Ory did not answer in time."
+	words := "Ory did not answer in time."
+	switch {
+	case errors.Is(r.Err, ory.ErrRateLimited):
+		words = "Ory's rate limit was hit."
+	case errors.Is(r.Err, ory.ErrUnavailable):
+		words = "Ory could not be reached or had a server error."
 	}
 	notice := *req
 	notice.Result = fmt.Sprintf("retrying (attempt %d) in %s: %s", r.Attempt+1, r.Wait.Round(100*time.Millisecond), words)

@@ -52,13 +52,14 @@ func (c *cache[V]) get(ctx context.Context, key string) (V, error) {
 // groups (ORYBOT_APPROVERS, ORYBOT_REQUESTERS). Group membership is cached
 // because usergroups.users.list is rate-limited to about 20 calls a minute.
 type userSet struct {
+	setting string // the variable that names the set, for errors
 	users   []string
 	groups  []string
 	members *cache[[]string]
 }
 
-func newUserSet(ids []string, members *cache[[]string]) *userSet {
-	a := &userSet{members: members}
+func newUserSet(setting string, ids []string, members *cache[[]string]) *userSet {
+	a := &userSet{setting: setting, members: members}
 	for _, id := range ids {
 		if strings.HasPrefix(id, "S") {
 			a.groups = append(a.groups, id)
@@ -91,7 +92,7 @@ func (a *userSet) contains(ctx context.Context, user string) (bool, error) {
 	for _, g := range a.groups {
 		members, err := a.members.get(ctx, g)
 		if err != nil {
-			return false, err
+			return false, &groupListError{setting: a.setting, err: err}
 		}
 		if slices.Contains(members, user) {
 			return true, nil

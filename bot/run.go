@@ -32,11 +32,10 @@ func (b *Bot) Run(ctx context.Context) error {
 // checkGroups lists the user groups of ORYBOT_APPROVERS and
 // ORYBOT_REQUESTERS once, so that a wrong group id stops the bot at start.
 func (b *Bot) checkGroups(ctx context.Context) error {
-	if err := b.approvers.check(ctx); err != nil {
-		return fmt.Errorf("ORYBOT_APPROVERS: %w", groupError(err))
-	}
-	if err := b.requesters.check(ctx); err != nil {
-		return fmt.Errorf("ORYBOT_REQUESTERS: %w", groupError(err))
+	for _, set := range []*userSet{b.approvers, b.requesters} {
+		if err := set.check(ctx); err != nil {
+			return fmt.Errorf("%s: %w", set.setting, groupError(err))
+		}
 	}
 	return nil
 }
