@@ -120,6 +120,7 @@ func testSharedDatabase(t *testing.T, open func(t *testing.T) *Store) {
 		testAuditConcurrent(t, []*Store{open(t), open(t)})
 	})
 	t.Run("AuditDelivery", func(t *testing.T) { testAuditDelivery(t, open) })
+	t.Run("DeliveryLock", func(t *testing.T) { testDeliveryLock(t, open) })
 }
 
 func testCreateGet(t *testing.T, s *Store) {
