@@ -82,7 +82,7 @@ type Bot struct {
 	emails     *cache[string] // Slack user id → email, for the own-identity check
 	http       *http.Client   // for response_url posts
 	kick       chan struct{}  // wakes the audit delivery loop
-	instance   string         // this replica, as holder of the delivery lease
+	instance   string         // this replica, in logs of who delivers the audit trail
 	work       sync.WaitGroup
 }
 

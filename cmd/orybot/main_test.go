@@ -445,7 +445,7 @@ func (h *harness) state(t *testing.T, id string) string {
 
 func (h *harness) status(t *testing.T, id string) store.Status {
 	t.Helper()
-	st, err := store.Open(t.Context(), h.dbPath)
+	st, err := store.Open(t.Context(), h.getenv("ORYBOT_DATABASE_URL"))
 	if err != nil {
 		t.Fatal(err)
 	}
