@@ -147,6 +147,13 @@ func (b *Bot) approve(ctx context.Context, user, requestID string, say replier) 
 	}()
 	ended := b.execute(ctx, after, running, log)
 	<-running
+	if ended == nil {
+		return
+	}
+	// The action may have used up ctx; its end is told on a deadline of
+	// its own.
+	ctx, cancel := endContext(ctx)
+	defer cancel()
 	b.finish(ctx, ended, log)
 }
 

@@ -47,6 +47,10 @@ type Config struct {
 	// seconds.
 	SweepInterval Duration `envconfig:"ORYBOT_SWEEP_INTERVAL" default:"20s" desc:"optional: how often expired and interrupted requests are ended, a positive Go duration such as 30m or 1h"`
 	LogLevel      LogLevel `envconfig:"ORYBOT_LOG_LEVEL" default:"info" desc:"optional: one of debug, info, warn, error"`
+	// ActionTimeout bounds the Ory steps of one approved request. It is
+	// shorter than WorkTimeout, so that the outcome, the card and the
+	// requester's message are always written after it runs out.
+	ActionTimeout Duration `envconfig:"ORYBOT_ACTION_TIMEOUT" default:"90s" desc:"optional: how long the Ory steps of one approved request may take, a positive Go duration shorter than 2m such as 90s"`
 
 	// WorkTimeout bounds the work done for one Slack envelope after it is
 	// acked: Ory calls with their retries, and the card and audit updates.
@@ -104,6 +108,9 @@ func (c *Config) validate() []error {
 			// slack-go appends method names directly to the base URL.
 			c.SlackAPIURL += "/"
 		}
+	}
+	if time.Duration(c.ActionTimeout) >= c.WorkTimeout {
+		bad("ORYBOT_ACTION_TIMEOUT")
 	}
 	if c.OryAdminURL != "" {
 		if !isHTTPURL(c.OryAdminURL) {

@@ -5,9 +5,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -21,6 +23,9 @@ import (
 	"github.com/orybot/orybot/ory"
 	"github.com/orybot/orybot/store"
 )
+
+// slackTimeout bounds each Slack Web API call, response body included.
+const slackTimeout = 30 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -62,6 +67,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("open ORYBOT_DATABASE_URL: %w", err)
 	}
 	defer st.Close()
+	if err := st.LockProcess(); errors.Is(err, store.ErrInUse) {
+		return fmt.Errorf("ORYBOT_DATABASE_URL: another process holds this SQLite database (is another orybot running on it?); "+
+			"run one bot per SQLite file, and PostgreSQL for several replicas: %w", err)
+	} else if err != nil {
+		return fmt.Errorf("ORYBOT_DATABASE_URL: %w", err)
+	}
 
 	oc, err := ory.New(ory.Config{
 		AdminURL: cfg.OryAdminURL,
@@ -75,7 +86,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("check ORY_ADMIN_URL and ORY_API_KEY: %w", err)
 	}
 
-	opts := []slack.Option{slack.OptionAppLevelToken(cfg.SlackAppToken)}
+	// slack-go's default HTTP client never gives up; every Web API call,
+	// from the sweeper's as much as from a click's work, needs a deadline.
+	opts := []slack.Option{
+		slack.OptionAppLevelToken(cfg.SlackAppToken),
+		slack.OptionHTTPClient(&http.Client{Timeout: slackTimeout}),
+	}
 	if cfg.SlackAPIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(cfg.SlackAPIURL))
 	}
@@ -98,6 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		GroupCacheTTL:     time.Duration(cfg.GroupCacheTTL),
 		SweepInterval:     time.Duration(cfg.SweepInterval),
 		WorkTimeout:       cfg.WorkTimeout,
+		ActionTimeout:     time.Duration(cfg.ActionTimeout),
 	})
 	err = b.Run(ctx)
 	logger.Info("stopped")
