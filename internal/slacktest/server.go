@@ -67,14 +67,6 @@ func WithPingInterval(d time.Duration) Option {
 	return func(s *Server) { s.pingInterval = d }
 }
 
-// WithRoundRobin makes the Server send envelopes to its connected Socket
-// Mode clients in turn, as Slack spreads an app's envelopes over its
-// connections (up to 10), so that a test can run several replicas of a bot.
-// Without it every envelope goes to the newest connection.
-func WithRoundRobin() Option {
-	return func(s *Server) { s.roundRobin = true }
-}
-
 // WithDebugLog makes the Server log every Web API call and WebSocket frame
 // with t.Logf.
 func WithDebugLog() Option {

@@ -65,13 +65,6 @@ func (s *Server) Connections() int {
 	return s.connections
 }
 
-// LiveConnections returns how many Socket Mode clients are connected now.
-func (s *Server) LiveConnections() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.live)
-}
-
 // WaitConnected waits until a Socket Mode client is connected and has been
 // sent hello. After Disconnect or DropConnection it waits for the reconnection.
 func (s *Server) WaitConnected(ctx context.Context) error {
