@@ -135,7 +135,7 @@ func auditBlocks(rec audit.Record) []slack.Block {
 	return []slack.Block{
 		slack.NewSectionBlock(mrkdwn(fmt.Sprintf("*%s* · `%s` request `%s`", rec.Event, rec.Verb, rec.RequestID)), nil, nil),
 		slack.NewSectionBlock(nil, fields, nil),
-		slack.NewContextBlock("", mrkdwn(fmt.Sprintf("audit #%d · hash `%s`", rec.Seq, rec.ShortHash()))),
+		slack.NewContextBlock("", mrkdwn(fmt.Sprintf("audit #%d · hash `%s`", rec.Seq, rec.Hash))),
 	}
 }
 

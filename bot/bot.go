@@ -61,6 +61,9 @@ type Config struct {
 	RecoveryTTL time.Duration
 	// WorkTimeout bounds the work done for one envelope after it is acked.
 	WorkTimeout time.Duration
+	// ActionTimeout bounds the Ory steps of one approved request; it is
+	// shorter than WorkTimeout. Zero means three quarters of WorkTimeout.
+	ActionTimeout time.Duration
 	// SweepInterval is how often pending requests past their expiry are
 	// ended, even if nobody clicks.
 	SweepInterval time.Duration
@@ -83,7 +86,7 @@ type Bot struct {
 	emails     *cache[string] // Slack user id → email, for the own-identity check
 	http       *http.Client   // for response_url posts
 	kick       chan struct{}  // wakes the audit delivery loop
-	instance   string         // this replica, as holder of the delivery lease
+	instance   string         // this replica, in logs of who delivers the audit trail
 	work       sync.WaitGroup
 	metrics    Metrics
 	health     health
@@ -94,6 +97,9 @@ type Bot struct {
 func New(logger *slog.Logger, api *slack.Client, deps Deps, cfg Config) *Bot {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.ActionTimeout <= 0 {
+		cfg.ActionTimeout = cfg.WorkTimeout * 3 / 4
 	}
 	members := func(ctx context.Context, g string) ([]string, error) {
 		m, err := api.GetUserGroupMembersContext(ctx, g)

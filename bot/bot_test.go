@@ -204,8 +204,8 @@ func BenchmarkAck(b *testing.B) {
 }
 
 // Two replicas on one database must not both post the audit trail: the
-// delivery lease lets one deliver, so each record reaches the channel once.
-func TestDeliveryLeaseBetweenReplicas(t *testing.T) {
+// delivery lock lets one deliver, so each record reaches the channel once.
+func TestDeliveryLockBetweenReplicas(t *testing.T) {
 	fs := slacktest.New(t)
 	fs.SetDelay("chat.postMessage", 50*time.Millisecond) // both would read the same records
 	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "orybot.db"))

@@ -147,6 +147,13 @@ func (b *Bot) approve(ctx context.Context, user, requestID string, say replier) 
 	}()
 	ended := b.execute(ctx, after, running, log)
 	<-running
+	if ended == nil {
+		return
+	}
+	// The action may have used up ctx; its end is told on a deadline of
+	// its own.
+	ctx, cancel := endContext(ctx)
+	defer cancel()
 	b.finish(ctx, ended, log)
 }
 
@@ -174,11 +181,25 @@ func (b *Bot) decided(ctx context.Context, req, after *store.Request, err error,
 }
 
 // openDenyDialog asks the approver for an optional reason before denying.
-// Slack's trigger id lives three seconds, so the dialog opens right after
-// the checks; the denial itself happens when the dialog is submitted.
+// Slack's trigger id lives three seconds, so the dialog opens straight from
+// the click, after one read of the request from the store and before any
+// other Slack call: a slow user-group lookup must not make it fail. Whether
+// the clicker is an approver, and not the identity's owner, is checked when
+// the dialog is submitted (denySubmitted).
 func (b *Bot) openDenyDialog(ctx context.Context, cb slack.InteractionCallback, requestID string, say replier) {
-	req, log, ok := b.mayDecide(ctx, cb.User.ID, requestID, say)
+	log := b.log.With("request_id", requestID, "approver", cb.User.ID)
+	req, ok := b.load(ctx, requestID, say, log)
 	if !ok {
+		return
+	}
+	// The checks that need no Slack call are made at once.
+	switch {
+	case req.Status != store.StatusPending:
+		_, late := statusWords(req)
+		say(ctx, late)
+		return
+	case cb.User.ID == req.Requester:
+		say(ctx, fmt.Sprintf("You asked for request `%s`, so someone else must approve or deny it. The request is still pending.", req.ID))
 		return
 	}
 	if _, err := b.api.OpenViewContext(ctx, cb.TriggerID, denyView(req)); err != nil {
@@ -202,7 +223,7 @@ func (b *Bot) denySubmitted(ctx context.Context, cb slack.InteractionCallback) {
 	if req, err := b.deps.Decisions.Get(ctx, requestID); err == nil {
 		channel = req.ChannelID
 	}
-	// The approver may have lost the right to deny while the dialog was open.
+	// Who may deny is checked here, not when the dialog opened.
 	req, log, ok := b.mayDecide(ctx, cb.User.ID, requestID, say)
 	if !ok {
 		return

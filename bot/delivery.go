@@ -12,25 +12,25 @@ import (
 	"github.com/orybot/orybot/store"
 )
 
-// Delivery pacing. The loop also polls, so that records appended by another
-// replica, or left behind by a crash, go out without a kick.
+// Delivery pacing. Appends wake the deliverer: on PostgreSQL through a
+// notification from whichever replica appended, on SQLite (one process per
+// file) through kickDelivery. The slow poll only backs those up.
 const (
-	deliveryPoll       = 5 * time.Second
+	deliveryPoll       = 30 * time.Second
 	deliveryBatch      = 50
 	deliveryBackoffMin = time.Second
 	deliveryBackoffMax = time.Minute
-	// deliveryLease outlasts the longest backoff, so that the deliverer
-	// keeps its lease through an outage.
-	deliveryLease = 2 * time.Minute
+	// deliveryRetry is how often a replica that is not the deliverer tries
+	// to become it, so that a dead deliverer is replaced within seconds.
+	deliveryRetry = time.Second
 )
 
 // Outbox holds the audit records waiting for the audit channel, and the
-// lease that lets one replica at a time post them.
+// lock that lets one replica at a time post them.
 type Outbox interface {
 	Undelivered(ctx context.Context, limit int) ([]audit.Record, error)
 	MarkDelivered(ctx context.Context, seq int64, now time.Time) error
-	AcquireDeliveryLease(ctx context.Context, holder string, now time.Time, ttl time.Duration) (bool, error)
-	ReleaseDeliveryLease(ctx context.Context, holder string) error
+	TryDeliveryLock(ctx context.Context) (*store.DeliveryLock, error)
 }
 
 // kickDelivery wakes the delivery loop after records were appended.
@@ -41,39 +41,57 @@ func (b *Bot) kickDelivery() {
 	}
 }
 
-// deliver posts audit records to the audit channel in order. The store
-// holds them first, so a Slack outage, a missing invitation or a restart
-// loses nothing: a record that fails stays queued, with every later one
-// behind it, and is retried with backoff. An outage is logged once when it
-// starts and once when it ends.
+// deliver makes this replica the deliverer of the audit trail whenever no
+// other replica is, and delivers while it holds the lock. The lock dies
+// with the process that holds it, so when the deliverer is killed another
+// replica (or the restarted bot) takes over at its next try.
 func (b *Bot) deliver(ctx context.Context) {
-	defer func() {
-		// Let another replica deliver at once rather than after the lease.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := b.deps.Outbox.ReleaseDeliveryLease(ctx, b.instance); err != nil {
-			b.log.Error("release audit delivery lease", "err", err)
+	var failing error
+	for {
+		b.health.delivery.beat(time.Now())
+		lock, err := b.deps.Outbox.TryDeliveryLock(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			if failing == nil {
+				b.log.Error("take audit delivery lock; retrying", "err", err)
+			}
+			failing = err
+		case lock != nil:
+			failing = nil
+			b.log.Info("this replica delivers the audit trail", "instance", b.instance)
+			b.deliverHeld(ctx, lock)
+			lock.Release()
 		}
-	}()
+		t := time.NewTimer(deliveryRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// deliverHeld posts audit records to the audit channel in order while lock
+// is held. The store holds them first, so a Slack outage, a missing
+// invitation or a restart loses nothing: a record that fails stays queued,
+// with every later one behind it, and is retried with backoff. An outage is
+// logged once when it starts and once when it ends.
+func (b *Bot) deliverHeld(ctx context.Context, lock *store.DeliveryLock) {
 	backoff := deliveryBackoffMin
 	var outage error
 	for {
 		b.health.delivery.beat(time.Now())
 		wait := deliveryPoll
-		var recs []audit.Record
-		held, err := b.leaseDelivery(ctx)
-		if held {
-			recs, err = b.deps.Outbox.Undelivered(ctx, deliveryBatch)
-		}
+		recs, err := b.deps.Outbox.Undelivered(ctx, deliveryBatch)
 		if err != nil && ctx.Err() == nil {
 			b.log.Error("read undelivered audit records", "err", err)
 			err = nil
 		}
 		for _, rec := range recs {
-			// Renewed before every post: a batch at Slack's rate limit can
-			// outlast a lease taken once.
-			if held, err = b.leaseDelivery(ctx); !held || err != nil {
-				break
+			if lost(lock) {
+				b.log.Warn("lost the audit delivery lock; another replica delivers")
+				return
 			}
 			if err = b.postAudit(ctx, rec); err != nil {
 				break
@@ -104,32 +122,45 @@ func (b *Bot) deliver(ctx context.Context) {
 				wait = 0
 			}
 		}
-		kick := b.kick
+		kick, appended := b.kick, lock.Appended()
 		if outage != nil {
-			kick = nil // in backoff: a kick must not turn it into a busy loop
+			// In backoff: a wake-up must not turn it into a busy loop.
+			kick, appended = nil, nil
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-lock.Lost():
+			t.Stop()
+			b.log.Warn("lost the audit delivery lock; another replica delivers")
+			return
 		case <-kick:
+			t.Stop()
+		case <-appended:
 			t.Stop()
 		case <-t.C:
 		}
 	}
 }
 
-// leaseDelivery takes or renews the lease that makes this bot the one
-// replica delivering the audit trail; the others leave it alone, so records
-// go out once and in order.
-func (b *Bot) leaseDelivery(ctx context.Context) (bool, error) {
-	return b.deps.Outbox.AcquireDeliveryLease(ctx, b.instance, b.cfg.Now(), deliveryLease)
+// lost reports whether lock is gone.
+func lost(lock *store.DeliveryLock) bool {
+	select {
+	case <-lock.Lost():
+		return true
+	default:
+		return false
+	}
 }
 
 // postAudit posts one record and marks it delivered. Posting comes first:
 // if the bot dies between the two, the record is posted again after the
-// restart rather than lost.
+// restart rather than lost. That window, between Slack accepting the post
+// and the mark, is the only one in which a record can be posted twice; the
+// post carries the record's number and full hash, so a reader can tell a
+// repeat.
 func (b *Bot) postAudit(ctx context.Context, rec audit.Record) error {
 	// Shutdown waits for this record: a post cut off half-way, or posted but
 	// not marked, would be posted again by whoever delivers next.

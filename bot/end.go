@@ -45,13 +45,17 @@ func (b *Bot) finish(ctx context.Context, req *store.Request, log *slog.Logger) 
 	b.tellRequester(ctx, req, log)
 }
 
-// updateCard renders the request's card again, in place.
+// updateCard renders the request's card again, in place. Slack limits
+// chat.update per channel; a rate-limited update is tried again.
 func (b *Bot) updateCard(ctx context.Context, req *store.Request, log *slog.Logger) {
 	if req.MessageTS == "" {
 		return
 	}
-	_, _, _, err := b.api.UpdateMessageContext(ctx, req.ChannelID, req.MessageTS,
-		slack.MsgOptionText(cardText(req), false), slack.MsgOptionBlocks(cardBlocks(req, b.required(req.Verb))...))
+	err := retryRateLimited(ctx, func(ctx context.Context) error {
+		_, _, _, err := b.api.UpdateMessageContext(ctx, req.ChannelID, req.MessageTS,
+			slack.MsgOptionText(cardText(req), false), slack.MsgOptionBlocks(cardBlocks(req, b.required(req.Verb))...))
+		return err
+	})
 	if err != nil {
 		log.Error("update approval card", "err", err)
 	}

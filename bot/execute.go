@@ -89,8 +89,14 @@ func deleteCredentialStep(act Actions, identityID, typ, identifier string) step 
 // longer exists, so nothing is done. running is closed once the card says
 // the request is running; retry notices wait for it, so that they are not
 // overwritten.
+//
+// The identity check and the steps share ORYBOT_ACTION_TIMEOUT; the outcome
+// is then recorded under a deadline of its own (endContext). execute returns
+// the request as the store holds it, or nil if it cannot tell.
 func (b *Bot) execute(ctx context.Context, req *store.Request, running <-chan struct{}, log *slog.Logger) *store.Request {
-	changed, err := b.changes(ctx, req)
+	actx, cancel := context.WithTimeout(ctx, b.cfg.ActionTimeout)
+	defer cancel()
+	changed, err := b.changes(actx, req)
 	var (
 		result string
 		event  = audit.Done
@@ -106,17 +112,42 @@ func (b *Bot) execute(ctx context.Context, req *store.Request, running <-chan st
 		event, status = audit.Stale, store.StatusStale
 	default:
 		notice := func(r ory.Retry) { b.showRetry(ctx, req, running, r, log) }
-		result, err = b.runSteps(ctx, req, oryCalls{act: b.deps.Actions(notice), rec: b.deps.Recoveries(notice)}, log)
+		result, err = b.runSteps(actx, req, oryCalls{act: b.deps.Actions(notice), rec: b.deps.Recoveries(notice)}, log)
 		if err != nil {
 			event, status = audit.Failed, store.StatusFailed
 		}
 	}
-	if err := b.deps.Outcomes.Finish(ctx, req.ID, status, result, b.cfg.Now(), b.record(req, event, req.Approver, "", result)); err != nil {
-		log.Error("record outcome", "err", err)
+	return b.recordOutcome(ctx, req, status, event, result, log)
+}
+
+// recordOutcome writes how an approved request ended, under a deadline of
+// its own, and returns the request as the store then holds it: the card
+// must show what the store recorded. If the outcome cannot be written, the
+// request is read again; if that fails too it returns nil, and the sweeper
+// ends the request later.
+func (b *Bot) recordOutcome(ctx context.Context, req *store.Request, status store.Status, event audit.Event, result string, log *slog.Logger) *store.Request {
+	ctx, cancel := endContext(ctx)
+	defer cancel()
+	err := b.deps.Outcomes.Finish(ctx, req.ID, status, result, b.cfg.Now(), b.record(req, event, req.Approver, "", result))
+	if err == nil {
+		ended := *req
+		ended.Status, ended.Result = status, result
+		return &ended
 	}
-	ended := *req
-	ended.Status, ended.Result = status, result
-	return &ended
+	log.Error("record outcome", "err", err)
+	now, err := b.deps.Decisions.Get(ctx, req.ID)
+	if err != nil {
+		log.Error("read request after its outcome was not recorded", "err", err)
+		return nil
+	}
+	return now
+}
+
+// timedOut is the result line of a step cut off by ORYBOT_ACTION_TIMEOUT:
+// the call may have reached Ory, so its effect is unknown.
+func (b *Bot) timedOut(s step, req *store.Request) string {
+	return fmt.Sprintf("✗ %s did not finish within ORYBOT_ACTION_TIMEOUT (%s), so whether Ory applied it is unknown. Check the identity with `/ory show %s` before asking again.",
+		s.name, b.cfg.ActionTimeout, req.IdentityID)
 }
 
 // showRetry says on the card that Ory is being retried. The ory client
@@ -182,13 +213,15 @@ func (b *Bot) runSteps(ctx context.Context, req *store.Request, calls oryCalls, 
 	for i, s := range steps {
 		done, err := s.do(ctx)
 		line := "✓ " + done
-		if err != nil {
+		switch {
+		case err != nil && ctx.Err() != nil:
+			log.Error("step cut off by ORYBOT_ACTION_TIMEOUT", "step", s.name, "err", err)
+			line = b.timedOut(s, req)
+		case err != nil:
 			line = fmt.Sprintf("✗ %s failed: %s", s.name, b.describe(err, s.name, log))
 		}
 		lines = append(lines, line)
-		if _, aerr := b.deps.Outcomes.AppendAudit(ctx, b.record(req, audit.Step, req.Approver, s.subject, line)); aerr != nil {
-			log.Error("record step in audit trail", "err", aerr)
-		}
+		b.recordStep(ctx, req, s, line, log)
 		if err != nil {
 			for _, rest := range steps[i+1:] {
 				lines = append(lines, "– "+rest.name+": not attempted")
@@ -197,4 +230,14 @@ func (b *Bot) runSteps(ctx context.Context, req *store.Request, calls oryCalls, 
 		}
 	}
 	return strings.Join(lines, "\n"), nil
+}
+
+// recordStep appends the audit record of one step, under a deadline of its
+// own: the step's context may have run out.
+func (b *Bot) recordStep(ctx context.Context, req *store.Request, s step, line string, log *slog.Logger) {
+	ctx, cancel := endContext(ctx)
+	defer cancel()
+	if _, err := b.deps.Outcomes.AppendAudit(ctx, b.record(req, audit.Step, req.Approver, s.subject, line)); err != nil {
+		log.Error("record step in audit trail", "err", err)
+	}
 }

@@ -54,6 +54,10 @@ type Config struct {
 	LogLevel      LogLevel `envconfig:"ORYBOT_LOG_LEVEL" default:"info" desc:"optional: one of debug, info, warn, error"`
 	// ListenAddr is "" when the HTTP endpoints are off.
 	ListenAddr ListenAddr `envconfig:"ORYBOT_LISTEN_ADDR" default:":8080" desc:"optional: where /healthz, /readyz and /metrics are served, such as :8080, or off"`
+	// ActionTimeout bounds the Ory steps of one approved request. It is
+	// shorter than WorkTimeout, so that the outcome, the card and the
+	// requester's message are always written after it runs out.
+	ActionTimeout Duration `envconfig:"ORYBOT_ACTION_TIMEOUT" default:"90s" desc:"optional: how long the Ory steps of one approved request may take, a positive Go duration shorter than 2m such as 90s"`
 
 	// WorkTimeout bounds the work done for one Slack envelope after it is
 	// acked: Ory calls with their retries, and the card and audit updates.
@@ -120,6 +124,9 @@ func (c *Config) validate() []error {
 			// slack-go appends method names directly to the base URL.
 			c.SlackAPIURL += "/"
 		}
+	}
+	if time.Duration(c.ActionTimeout) >= c.WorkTimeout {
+		bad("ORYBOT_ACTION_TIMEOUT")
 	}
 	switch {
 	case c.OryAdminURL != "":

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/orybot/orybot/audit"
@@ -30,7 +31,7 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...audit.Record) ([]audit.
 	var out []audit.Record
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		out, err = appendAudit(ctx, tx, recs)
+		out, err = appendAudit(ctx, tx, s.backend, recs)
 		return err
 	})
 	if err != nil {
@@ -47,7 +48,12 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...audit.Record) ([]audit.
 // SQLite, a transaction that read first would keep an old snapshot and fail
 // with SQLITE_BUSY on writing; the transitions in transitions.go therefore
 // write their request first, which takes SQLite's lock just the same.
-func appendAudit(ctx context.Context, tx *sql.Tx, recs []audit.Record) ([]audit.Record, error) {
+//
+// On PostgreSQL it also sends a notification on auditChannel, which
+// PostgreSQL delivers when the transaction commits and drops when it rolls
+// back: the replica delivering the trail (see TryDeliveryLock) wakes at
+// once, whichever replica appended.
+func appendAudit(ctx context.Context, tx *sql.Tx, b backend, recs []audit.Record) ([]audit.Record, error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
@@ -90,6 +96,11 @@ func appendAudit(ctx context.Context, tx *sql.Tx, recs []audit.Record) ([]audit.
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET hash = $1 WHERE id = 1`, prev); err != nil {
 		return nil, fmt.Errorf("append audit record: %w", err)
+	}
+	if b == postgresBackend {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, auditChannel, strconv.FormatInt(seq, 10)); err != nil {
+			return nil, fmt.Errorf("append audit record: notify: %w", err)
+		}
 	}
 	return out, nil
 }

@@ -72,7 +72,6 @@ func testStore(t *testing.T, newStore func(t *testing.T) *Store) {
 	t.Run("Expire", func(t *testing.T) { testExpire(t, newStore) })
 	t.Run("ExpiredPending", func(t *testing.T) { testExpiredPending(t, newStore(t)) })
 	t.Run("Interrupted", func(t *testing.T) { testInterrupted(t, newStore(t)) })
-	t.Run("DeliveryLease", func(t *testing.T) { testDeliveryLease(t, newStore(t)) })
 	t.Run("Transitions", func(t *testing.T) { testTransitions(t, newStore) })
 	t.Run("ApproveConcurrent", func(t *testing.T) {
 		s := newStore(t)
@@ -121,6 +120,7 @@ func testSharedDatabase(t *testing.T, open func(t *testing.T) *Store) {
 		testAuditConcurrent(t, []*Store{open(t), open(t)})
 	})
 	t.Run("AuditDelivery", func(t *testing.T) { testAuditDelivery(t, open) })
+	t.Run("DeliveryLock", func(t *testing.T) { testDeliveryLock(t, open) })
 }
 
 func testCreateGet(t *testing.T, s *Store) {
@@ -728,48 +728,5 @@ func checkErr(t *testing.T, op string, err, want error) {
 		}
 	case !errors.Is(err, want):
 		t.Fatalf("%s: %v, want %v", op, err, want)
-	}
-}
-
-func testDeliveryLease(t *testing.T, s *Store) {
-	ctx := t.Context()
-	now := t0()
-	acquire := func(holder string, at time.Time) bool {
-		t.Helper()
-		ok, err := s.AcquireDeliveryLease(ctx, holder, at, time.Minute)
-		if err != nil {
-			t.Fatalf("AcquireDeliveryLease(%s): %v", holder, err)
-		}
-		return ok
-	}
-	if !acquire("a", now) {
-		t.Fatal("a could not take a free lease")
-	}
-	if acquire("b", now.Add(30*time.Second)) {
-		t.Fatal("b took a's lease before it ran out")
-	}
-	if !acquire("a", now.Add(50*time.Second)) {
-		t.Fatal("a could not renew its own lease")
-	}
-	if acquire("b", now.Add(100*time.Second)) {
-		t.Fatal("b took a's renewed lease before it ran out")
-	}
-	if !acquire("b", now.Add(111*time.Second)) {
-		t.Fatal("b could not take a's lease after it ran out")
-	}
-	if acquire("a", now.Add(112*time.Second)) {
-		t.Fatal("a took back b's lease")
-	}
-	if err := s.ReleaseDeliveryLease(ctx, "a"); err != nil {
-		t.Fatal(err)
-	}
-	if acquire("a", now.Add(113*time.Second)) {
-		t.Fatal("a's release of a lease it does not hold freed b's lease")
-	}
-	if err := s.ReleaseDeliveryLease(ctx, "b"); err != nil {
-		t.Fatal(err)
-	}
-	if !acquire("a", now.Add(114*time.Second)) {
-		t.Fatal("a could not take the lease b released")
 	}
 }

@@ -140,6 +140,8 @@ func migrations() [][]string {
 		// 4: who posts the audit trail. Only the holder of this one-row
 		// lease delivers, so that replicas sharing a database neither post
 		// a record twice nor out of order.
+		// Unused since the delivery lock (deliverylock.go) replaced the
+		// lease; kept for older replicas during a rolling upgrade.
 		{
 			`CREATE TABLE delivery_lease (
 				id     INTEGER PRIMARY KEY CHECK (id = 1),

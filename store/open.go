@@ -73,7 +73,7 @@ func open(ctx context.Context, databaseURL string, create bool) (*Store, error) 
 		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &Store{db: db, writing: make(chan struct{}, 1)}, nil
+	return newStore(db, sqliteBackend, path), nil
 }
 
 // sqliteDSN turns databaseURL into a modernc.org/sqlite data source name

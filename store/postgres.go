@@ -45,7 +45,7 @@ func openPostgres(ctx context.Context, databaseURL string, create bool) (*Store,
 	if err := migrate(ctx, db, postgresBackend); err != nil {
 		return fail(err)
 	}
-	return &Store{db: db, writing: make(chan struct{}, 1)}, nil
+	return newStore(db, postgresBackend, ""), nil
 }
 
 // postgresConfig parses a PostgreSQL URL into pgx's configuration. It also

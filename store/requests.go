@@ -55,7 +55,7 @@ func (s *Store) Create(ctx context.Context, r *Request, recs ...audit.Record) er
 		if err != nil {
 			return err
 		}
-		_, err = appendAudit(ctx, tx, recs)
+		_, err = appendAudit(ctx, tx, s.backend, recs)
 		return err
 	})
 	if isUniqueViolation(err) {

@@ -342,7 +342,7 @@ func testMigrateFromVersion2(t *testing.T, u upgrade) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := appendAudit(ctx, tx, []audit.Record{rec("pending001", audit.Requested, 0)}); err != nil {
+	if _, err := appendAudit(ctx, tx, sqliteBackend, []audit.Record{rec("pending001", audit.Requested, 0)}); err != nil {
 		t.Fatalf("append audit record at version 2: %v", err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -34,9 +34,12 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"sync"
 )
 
 // Status is where a request is in its life.
@@ -90,6 +93,9 @@ var (
 	// ErrDelivered means an audit record was marked delivered already,
 	// perhaps by another replica.
 	ErrDelivered = errors.New("audit record already delivered")
+	// ErrInUse means another process holds the lock of a SQLite database
+	// (see LockProcess).
+	ErrInUse = errors.New("another process holds the database")
 )
 
 // Store keeps requests in a SQL database. It is safe for concurrent use, also
@@ -103,10 +109,35 @@ type Store struct {
 	// poller per Store. On PostgreSQL it costs little, since transactions
 	// on one replica mostly wait for the same audit_head row anyway.
 	writing chan struct{}
+
+	backend backend
+	path    string // the SQLite file, for its lock file; "" on PostgreSQL
+
+	lockMu     sync.Mutex
+	lockFile   io.Closer // held by LockProcess until Close (SQLite)
+	delivering bool      // a DeliveryLock of this Store is held (SQLite)
+
+	closed     context.Context // done once Close is called
+	closeStore context.CancelFunc
+	lockConns  sync.WaitGroup // the goroutines holding delivery locks' connections
 }
 
-// Close closes the database.
+// newStore returns a Store on db, which Open has migrated.
+func newStore(db *sql.DB, b backend, path string) *Store {
+	closed, cancel := context.WithCancel(context.Background())
+	return &Store{db: db, writing: make(chan struct{}, 1), backend: b, path: path, closed: closed, closeStore: cancel}
+}
+
+// Close closes the database, and gives up the lock LockProcess took.
 func (s *Store) Close() error {
+	s.closeStore() // ends the connections that hold delivery locks
+	s.lockConns.Wait()
+	s.lockMu.Lock()
+	if s.lockFile != nil {
+		s.lockFile.Close()
+		s.lockFile = nil
+	}
+	s.lockMu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}

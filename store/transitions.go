@@ -202,7 +202,7 @@ func (s *Store) transition(ctx context.Context, id string, recs []audit.Record, 
 		if err := change(tx); err != nil {
 			return err
 		}
-		if _, err := appendAudit(ctx, tx, recs); err != nil {
+		if _, err := appendAudit(ctx, tx, s.backend, recs); err != nil {
 			return err
 		}
 		var err error

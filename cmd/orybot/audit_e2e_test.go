@@ -10,6 +10,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/orybot/orybot/internal/pgtest"
 )
 
 var auditSeqRE = regexp.MustCompile(`audit #(\d+) · hash`)
@@ -147,6 +149,7 @@ func TestAuditVerifyEndToEnd(t *testing.T) {
 // channel once, in order, whichever replica handled the request.
 func TestAuditDeliveryWithTwoReplicas(t *testing.T) {
 	h := newHarness(t)
+	h.setenv(t, "ORYBOT_DATABASE_URL", pgtest.Start(t)) // replicas need PostgreSQL
 	// Both replicas find records to deliver at once when the channel opens,
 	// and slow posts widen the window in which both could post the same one.
 	h.slack.SetMember(auditChan, false)
@@ -159,7 +162,7 @@ func TestAuditDeliveryWithTwoReplicas(t *testing.T) {
 	h.slack.SetDelay("chat.postMessage", 150*time.Millisecond)
 	h.slack.SetMember(auditChan, true)
 	h.waitSeqs(t, want)
-	stopA() // the replica holding the lease may go; the other takes over
+	stopA() // the replica holding the delivery lock may go; the other takes over
 	want += h.approveOne(t, "jon")
 	h.waitSeqs(t, want)
 	time.Sleep(deliveryQuiet)
@@ -169,5 +172,5 @@ func TestAuditDeliveryWithTwoReplicas(t *testing.T) {
 }
 
 // deliveryQuiet is long enough for a wrong duplicate post to show up: more
-// than the delivery loop's poll interval.
-const deliveryQuiet = 6 * time.Second
+// than twice the time a replica takes to try for the delivery lock again.
+const deliveryQuiet = 3 * time.Second

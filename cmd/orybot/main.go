@@ -5,7 +5,7 @@ package main
 
 import (
 	"context"
-
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,6 +25,9 @@ import (
 	"github.com/orybot/orybot/ory"
 	"github.com/orybot/orybot/store"
 )
+
+// slackTimeout bounds each Slack Web API call, response body included.
+const slackTimeout = 30 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -89,6 +92,12 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 		return fmt.Errorf("open ORYBOT_DATABASE_URL: %w", err)
 	}
 	defer st.Close()
+	if err := st.LockProcess(); errors.Is(err, store.ErrInUse) {
+		return fmt.Errorf("ORYBOT_DATABASE_URL: another process holds this SQLite database (is another orybot running on it?); "+
+			"run one bot per SQLite file, and PostgreSQL for several replicas: %w", err)
+	} else if err != nil {
+		return fmt.Errorf("ORYBOT_DATABASE_URL: %w", err)
+	}
 	m := metrics.New(buildVersion(), backlog(st), logger)
 	// The port is taken before anything slow, so that a port in use stops
 	// the bot at once.
@@ -109,7 +118,12 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("ORY_ADMIN_URL: %w", err)
 	}
-	opts := []slack.Option{slack.OptionAppLevelToken(cfg.SlackAppToken)}
+	// slack-go's default HTTP client never gives up; every Web API call,
+	// from the sweeper's as much as from a click's work, needs a deadline.
+	opts := []slack.Option{
+		slack.OptionAppLevelToken(cfg.SlackAppToken),
+		slack.OptionHTTPClient(&http.Client{Timeout: slackTimeout}),
+	}
 	if cfg.SlackAPIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(cfg.SlackAPIURL))
 	}
@@ -125,6 +139,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 		GroupCacheTTL:     time.Duration(cfg.GroupCacheTTL),
 		SweepInterval:     time.Duration(cfg.SweepInterval),
 		WorkTimeout:       cfg.WorkTimeout,
+		ActionTimeout:     time.Duration(cfg.ActionTimeout),
 	})
 
 	served := make(chan error, 1)

@@ -80,6 +80,9 @@ type proxyFault struct {
 	status     int
 	retryAfter string
 	n          int
+	// delay holds the request this long first; with status 0 it is then
+	// passed on to Kratos, as a slow Ory that still applies the call.
+	delay time.Duration
 }
 
 // inject adds a fault; it is removed when the test ends.
@@ -133,7 +136,16 @@ func startProxy(t *testing.T, target string) (*oryProxy, string) {
 				return
 			}
 		}
-		if f := p.fault(r); f != nil {
+		f := p.fault(r)
+		if f != nil && f.delay > 0 {
+			time.Sleep(f.delay)
+			if f.status == 0 {
+				// The bot may have given up; Kratos gets the call anyway.
+				r = r.WithContext(context.WithoutCancel(r.Context()))
+				f = nil
+			}
+		}
+		if f != nil {
 			w.Header().Set("Content-Type", "application/json")
 			if f.retryAfter != "" {
 				w.Header().Set("Retry-After", f.retryAfter)
@@ -197,10 +209,10 @@ func (h *harness) setenv(t *testing.T, key, value string) {
 	})
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, opts ...slacktest.Option) *harness {
 	h := &harness{
 		kratos: kratostest.Start(t),
-		slack:  slacktest.New(t),
+		slack:  slacktest.New(t, opts...),
 		dbPath: filepath.Join(t.TempDir(), "orybot.db"),
 		logs:   &syncBuffer{},
 	}
@@ -456,7 +468,7 @@ func (h *harness) state(t *testing.T, id string) string {
 
 func (h *harness) status(t *testing.T, id string) store.Status {
 	t.Helper()
-	st, err := store.Open(t.Context(), h.dbPath)
+	st, err := store.Open(t.Context(), h.getenv("ORYBOT_DATABASE_URL"))
 	if err != nil {
 		t.Fatal(err)
 	}

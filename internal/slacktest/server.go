@@ -92,6 +92,9 @@ type Server struct {
 	tickets       map[string]bool
 	conns         map[*wsConn]bool
 	current       *wsConn // the connection envelopes go to
+	roundRobin    bool
+	live          []*wsConn // connected clients, oldest first, for roundRobin
+	turn          int       // the next one's place in live
 	connections   int
 	envelopes     map[string]*Envelope
 	acks          []Ack

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -577,4 +578,37 @@ func BenchmarkSlashCommandAck(b *testing.B) {
 		total += ack.At.Sub(env.SentAt)
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs/ack")
+}
+
+func TestRoundRobin(t *testing.T) {
+	ctx := testContext(t)
+	srv := New(t, WithRoundRobin())
+	a := startBot(t, srv, nil)
+	if err := srv.WaitFor(ctx, func() bool { return srv.LiveConnections() == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	b := startBot(t, srv, nil)
+	if err := srv.WaitFor(ctx, func() bool { return srv.LiveConnections() == 2 }); err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for range 4 {
+		env, err := srv.SlashCommand(ctx, SlashCommand{User: "U1", Channel: "C1", Command: "/ory"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.WaitAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, env.Connection)
+	}
+	if want := []int{1, 2, 1, 2}; !slices.Equal(got, want) {
+		t.Errorf("envelopes went to connections %v, want %v", got, want)
+	}
+	// Each client received its share.
+	for _, c := range []*bot{a, b} {
+		for range 2 {
+			c.next(t, ctx)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,8 +22,11 @@ type Envelope struct {
 	Payload      json.RawMessage
 	RetryAttempt int
 	SentAt       time.Time
-	ResponseURL  string // for slash commands and block actions
-	TriggerID    string // for slash commands and block actions
+	// Connection is the number of the connection the envelope was sent
+	// on, counting from 1 in the order clients connected.
+	Connection  int
+	ResponseURL string // for slash commands and block actions
+	TriggerID   string // for slash commands and block actions
 
 	acked chan struct{} // closed once ack is set
 	ack   Ack
@@ -72,6 +76,10 @@ func (s *Server) waitConn(ctx context.Context) (*wsConn, error) {
 	for {
 		s.mu.Lock()
 		c, changed, closed := s.current, s.changed, s.closed
+		if s.roundRobin && len(s.live) > 0 {
+			c = s.live[s.turn%len(s.live)]
+			s.turn++
+		}
 		s.mu.Unlock()
 		switch {
 		case closed:
@@ -145,6 +153,7 @@ func (s *Server) send(ctx context.Context, env *Envelope) (*Envelope, error) {
 		return nil, err
 	}
 	env.ID = newUUID()
+	env.Connection = c.n
 	env.acked = make(chan struct{})
 	retryReason := ""
 	if env.RetryAttempt > 0 {
@@ -290,6 +299,7 @@ type wsConn struct {
 	ws   *websocket.Conn
 	wmu  sync.Mutex // gorilla allows one concurrent writer
 	done chan struct{}
+	n    int // which connection this is, from 1
 }
 
 func (c *wsConn) writeJSON(v any) error {
@@ -351,7 +361,9 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	if s.conns[c] { // still alive
 		s.connections++
+		c.n = s.connections
 		s.current = c
+		s.live = append(s.live, c)
 		s.notifyLocked()
 	}
 	s.logf("socket mode client connected (connection %d)", s.connections)
@@ -365,6 +377,7 @@ func (s *Server) readLoop(c *wsConn) {
 		close(c.done)
 		s.mu.Lock()
 		delete(s.conns, c)
+		s.live = slices.DeleteFunc(s.live, func(x *wsConn) bool { return x == c })
 		if s.current == c {
 			s.current = nil
 		}
