@@ -60,6 +60,10 @@ func (s *syncBuffer) String() string {
 // and inject makes it answer any method and path with an injected status.
 type oryProxy struct {
 	patches   atomic.Int64
+	// applied counts the PATCHes Kratos carried out (2xx): a retry of one
+	// that lost a race in Kratos's database (400, nothing changed) is a
+	// second patch but not a second change.
+	applied atomic.Int64
 	failPatch atomic.Int64 // HTTP status to answer PATCH with; 0 passes it on
 	authBad   atomic.Int64
 	// requireKey makes the proxy refuse a call without the right API key
@@ -163,10 +167,29 @@ func startProxy(t *testing.T, target string) (*oryProxy, string) {
 				return
 			}
 		}
+		if r.Method == http.MethodPatch {
+			rec := &statusRecorder{ResponseWriter: w}
+			rp.ServeHTTP(rec, r)
+			if rec.status/100 == 2 {
+				p.applied.Add(1)
+			}
+			return
+		}
 		rp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	return p, srv.URL
+}
+
+// statusRecorder notes the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
 }
 
 // harness is one real Kratos, one fake Slack, a proxy and a database, shared

@@ -84,7 +84,7 @@ func TestReplicasShareOneDatabase(t *testing.T) {
 			id := h.kratos.CreateIdentity(t, fmt.Sprintf("race%02d@customer.example", i))
 			reqs[i].id, reqs[i].card = h.request(t, "deactivate "+id+" -- race")
 		}
-		patches := h.proxy.patches.Load()
+		applied := h.proxy.applied.Load()
 		var wg sync.WaitGroup
 		for _, r := range reqs {
 			for _, u := range []string{approver1, approver2} {
@@ -95,8 +95,8 @@ func TestReplicasShareOneDatabase(t *testing.T) {
 		for _, r := range reqs {
 			h.waitCard(t, r.id, "Done")
 		}
-		if got := h.proxy.patches.Load() - patches; got != n {
-			t.Errorf("%d Ory PATCH calls for %d requests, want exactly one each", got, n)
+		if got := h.proxy.applied.Load() - applied; got != n {
+			t.Errorf("Kratos carried out %d PATCH calls for %d requests, want exactly one each", got, n)
 		}
 		records += 4 * n // requested, approved, step, done
 		h.waitSeqs(t, records)
