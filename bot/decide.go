@@ -98,7 +98,7 @@ func (b *Bot) mayDecide(ctx context.Context, user, requestID string, say replier
 func (b *Bot) load(ctx context.Context, requestID string, say replier, log *slog.Logger) (*store.Request, bool) {
 	req, err := b.deps.Decisions.Get(ctx, requestID)
 	if errors.Is(err, store.ErrNotFound) {
-		say(ctx, fmt.Sprintf("Request `%s` does not exist (it may have been made against another database). Ask the requester to run the command again.", requestID))
+		say(ctx, fmt.Sprintf("Request %s does not exist (it may have been made against another database). Ask the requester to run the command again.", code(truncate(requestID, 40))))
 		return nil, false
 	}
 	if err != nil {
@@ -209,7 +209,7 @@ func (b *Bot) denySubmitted(ctx context.Context, cb slack.InteractionCallback) {
 	}
 	result := "denied"
 	if reason != "" {
-		result = "denied: " + reason
+		result = "denied: " + esc(reason)
 	}
 	after, err := b.deps.Decisions.Deny(ctx, req.ID, cb.User.ID, reason, b.cfg.Now(), b.record(req, audit.Denied, cb.User.ID, "", result))
 	if !b.decided(ctx, req, after, err, say, log) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -100,7 +99,7 @@ func (b *Bot) postCard(ctx context.Context, in *invocation, req *store.Request, 
 	_, ts, err := b.api.PostMessageContext(ctx, req.ChannelID,
 		slack.MsgOptionText(cardText(req), false), slack.MsgOptionBlocks(cardBlocks(req, b.required(req.Verb))...))
 	if err != nil {
-		why := "the approval card could not be posted: " + slackErrorName(err)
+		why := "the approval card could not be posted: " + esc(slackErrorName(err))
 		if _, cerr := b.deps.Intake.Cancel(ctx, req.ID, req.Requester, b.cfg.Now(), b.record(req, audit.Cancelled, "", "", why)); cerr != nil {
 			log.Error("withdraw request whose card was not posted", "err", cerr)
 		}
@@ -137,15 +136,4 @@ func (b *Bot) resolve(ctx context.Context, cmd commands.Command) (ory.Identity, 
 		return ory.Identity{}, &targetError{target: cmd.Target, err: err}
 	}
 	return id, err
-}
-
-// maskEmail keeps the first letter and the domain, enough for an approver to
-// recognise the account without the card spreading the address.
-func maskEmail(email string) string {
-	local, domain, ok := strings.Cut(email, "@")
-	if !ok || local == "" {
-		return ""
-	}
-	r := []rune(local)
-	return string(r[0]) + "***@" + domain
 }

@@ -43,12 +43,12 @@ func (b *Bot) recoveryStep(req *store.Request, rec Recoveries) step {
 			return "", err
 		}
 		text := fmt.Sprintf("Recovery link for identity `%s` (request `%s`), valid until %s. Send it to the user over a channel you trust:\n%s",
-			req.IdentityID, req.ID, slackDate(expires), link)
+			req.IdentityID, req.ID, slackDate(expires), esc(link))
 		kind := "link"
 		if code != "" {
 			kind = "code"
 			text = fmt.Sprintf("Recovery code for identity `%s` (request `%s`), valid until %s: `%s`\nThe user enters it at %s",
-				req.IdentityID, req.ID, slackDate(expires), code, link)
+				req.IdentityID, req.ID, slackDate(expires), esc(code), esc(link))
 		}
 		if _, err := b.api.PostEphemeralContext(ctx, req.ChannelID, req.Requester, slack.MsgOptionText(text, false)); err != nil {
 			return "", &deliveryError{err: err}
