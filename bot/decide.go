@@ -81,12 +81,15 @@ func (b *Bot) mayDecide(ctx context.Context, user, requestID string, say replier
 		say(ctx, fmt.Sprintf("You are not allowed to approve or deny requests: only the users and groups in ORYBOT_APPROVERS are. Request `%s` is still pending.", req.ID))
 		return nil, nil, false
 	}
-	own, err := b.ownIdentity(ctx, user, req.ID, req.Snapshot.EmailDigest)
-	if err != nil {
+	switch s, err := b.self(ctx, user, req); {
+	case err != nil:
 		say(ctx, b.describe(err, "check own identity", log)+" The request is still pending.")
 		return nil, nil, false
-	}
-	if own {
+	case s == noSlackEmail:
+		log.Info("refused: approver has no slack email")
+		say(ctx, noEmailWords+fmt.Sprintf(" Request `%s` is still pending.", req.ID))
+		return nil, nil, false
+	case s == ownIdentity:
 		log.Info("refused: approver's own identity")
 		say(ctx, fmt.Sprintf("You cannot decide request `%s`: it acts on your own identity. Someone else must approve or deny it. The request is still pending.", req.ID))
 		return nil, nil, false

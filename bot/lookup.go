@@ -127,8 +127,8 @@ func (b *Bot) pending(ctx context.Context, in *invocation) {
 		switch {
 		case r.Requester == user:
 			role = "yours; you may cancel it"
-		case approver && email != "" && emailDigest(r.ID, email) == r.Snapshot.EmailDigest:
-			continue // it acts on their own identity, so they may not decide it
+		case approver && (email == "" || owns(r, email)):
+			continue // it may act on their own identity, so they may not decide it
 		case approver && !slices.ContainsFunc(r.Approvals, func(a store.Approval) bool { return a.Approver == user }):
 			role = fmt.Sprintf("asked by <@%s>; %d of %d approvals", r.Requester, len(r.Approvals), b.required(r.Verb))
 		default:

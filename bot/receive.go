@@ -42,17 +42,6 @@ func (b *Bot) receive(ctx context.Context, in *invocation, v verb) {
 	}
 	id := p.identity
 	reqID := store.NewID()
-	digest := emailDigest(reqID, id.Email)
-	if own, err := b.ownIdentity(ctx, sc.UserID, reqID, digest); err != nil || own {
-		msg := "You cannot act on your own identity: ask someone else to make this request. Nothing was requested."
-		if err != nil {
-			msg = b.describe(err, "check own identity", log) + " Nothing was requested."
-		} else {
-			log.Info("refused: requester's own identity", "identity_id", id.ID)
-		}
-		in.say(ctx, msg)
-		return
-	}
 	now := b.cfg.Now()
 	req := &store.Request{
 		ID:         reqID,
@@ -63,7 +52,8 @@ func (b *Bot) receive(ctx context.Context, in *invocation, v verb) {
 		// Kept so that an approver's click can be checked against the
 		// identity's email (never stored in clear) and the identity as it
 		// was when the request was made.
-		Snapshot: store.Snapshot{Email: maskEmail(id.Email), EmailDigest: digest, State: id.State,
+		Snapshot: store.Snapshot{Email: maskEmail(id.Email), EmailDigest: emailDigest(reqID, id.Email),
+			AddressDigests: addressDigests(reqID, id), State: id.State,
 			Fingerprint: id.Fingerprint, Credentials: id.CredentialTypes},
 		Effect:    p.effect,
 		Requester: sc.UserID,
@@ -73,6 +63,19 @@ func (b *Bot) receive(ctx context.Context, in *invocation, v verb) {
 		ExpiresAt: now.Add(b.cfg.RequestTTL),
 	}
 	log = log.With("request_id", req.ID, "identity_id", id.ID)
+	switch s, err := b.self(ctx, sc.UserID, req); {
+	case err != nil:
+		in.say(ctx, b.describe(err, "check own identity", log)+" Nothing was requested.")
+		return
+	case s == noSlackEmail:
+		log.Info("refused: requester has no slack email")
+		in.say(ctx, noEmailWords+" Nothing was requested.")
+		return
+	case s == ownIdentity:
+		log.Info("refused: requester's own identity")
+		in.say(ctx, "You cannot act on your own identity: ask someone else to make this request. Nothing was requested.")
+		return
+	}
 	// The request and its "requested" audit record are committed together.
 	if err := b.deps.Intake.Create(ctx, req, b.record(req, audit.Requested, "", "", p.effect)); err != nil {
 		if errors.Is(err, store.ErrDuplicate) {
