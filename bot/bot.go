@@ -49,6 +49,13 @@ type Deps struct {
 // defaults; every duration must be positive.
 type Config struct {
 	AuditChannel string
+	// TeamID is the app's own workspace, from auth.test at start. Commands
+	// and clicks from members of other workspaces (Slack Connect) are
+	// refused. Run refuses to start without it.
+	TeamID string
+	// AllowedTeams are further team ids (T…, E…) whose members may use the
+	// bot, for Enterprise Grid.
+	AllowedTeams []string
 	Approvers    []string // user ids (U…, W…) and user-group ids (S…)
 	Requesters   []string // who may use /ory; empty means everyone
 	Channels     []string // where /ory is accepted; empty means anywhere

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orybot/orybot/internal/slacktest"
 	"github.com/orybot/orybot/ory"
 	"github.com/orybot/orybot/store"
 )
@@ -239,6 +240,7 @@ func testDeps(o *fakeOry, st *store.Store) Deps {
 func testConfig() Config {
 	return Config{
 		AuditChannel:  "CAUDIT",
+		TeamID:        slacktest.TeamID,
 		Approvers:     []string{"UAPP"},
 		RequestTTL:    time.Hour,
 		RecoveryTTL:   time.Hour,

@@ -13,6 +13,9 @@ import (
 // cancelled or the connection fails for good (for example, a revoked app
 // token). On return, work already acked has finished.
 func (b *Bot) Run(ctx context.Context) error {
+	if b.cfg.TeamID == "" {
+		return errors.New("bot: no team id for the app's own workspace (from auth.test)")
+	}
 	if err := b.checkGroups(ctx); err != nil {
 		return err
 	}
@@ -107,6 +110,8 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 // or nil for interactions the bot did not ask for.
 func (b *Bot) interaction(cb slack.InteractionCallback) func(context.Context) {
 	switch {
+	case !b.clickTeamsOK(cb):
+		return func(ctx context.Context) { b.refuseOutsider(ctx, cb) }
 	case cb.Type == slack.InteractionTypeBlockActions:
 		return func(ctx context.Context) { b.click(ctx, cb) }
 	case cb.Type == slack.InteractionTypeViewSubmission && cb.View.CallbackID == denyDialog:

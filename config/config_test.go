@@ -30,6 +30,8 @@ var keys = []string{
 	"ORYBOT_APPROVALS_REQUIRED",
 	"ORYBOT_GROUP_CACHE_TTL",
 	"ORYBOT_SWEEP_INTERVAL",
+	"ORYBOT_ALLOWED_TEAMS",
+	"ORYBOT_AUDIT_MAX_LAG",
 }
 
 // Distinctive secret values, so that a leak into an error is easy to spot.
@@ -120,6 +122,7 @@ func TestLoad(t *testing.T) {
 				RecoveryTTL:   Duration(time.Hour),
 				GroupCacheTTL: Duration(5 * time.Minute),
 				SweepInterval: Duration(20 * time.Second),
+				AuditMaxLag:   Duration(15 * time.Minute),
 				LogLevel:      "info",
 				WorkTimeout:   2 * time.Minute,
 			},
@@ -141,6 +144,8 @@ func TestLoad(t *testing.T) {
 				"ORYBOT_CHANNELS":           "C0OPS1,G0SEC1",
 				"ORYBOT_APPROVALS_REQUIRED": "lockout:2, Recovery:1",
 				"ORYBOT_LOG_LEVEL":          "DEBUG",
+				"ORYBOT_ALLOWED_TEAMS":      "T0ABC, E0GRID",
+				"ORYBOT_AUDIT_MAX_LAG":      "5m",
 			},
 			want: Config{
 				SlackBotToken:     botToken,
@@ -155,9 +160,11 @@ func TestLoad(t *testing.T) {
 				RecoveryTTL:       Duration(15 * time.Minute),
 				GroupCacheTTL:     Duration(5 * time.Minute),
 				SweepInterval:     Duration(20 * time.Second),
+				AuditMaxLag:       Duration(5 * time.Minute),
 				Requesters:        []string{"U0REQ1", "S0GRP1"},
 				Channels:          []string{"C0OPS1", "G0SEC1"},
 				ApprovalsRequired: map[string]int{"lockout": 2, "recovery": 1},
+				AllowedTeams:      []string{"T0ABC", "E0GRID"},
 				LogLevel:          "debug",
 				WorkTimeout:       2 * time.Minute,
 			},
@@ -178,6 +185,7 @@ func TestLoad(t *testing.T) {
 				RecoveryTTL:   Duration(time.Hour),
 				GroupCacheTTL: Duration(5 * time.Minute),
 				SweepInterval: Duration(20 * time.Second),
+				AuditMaxLag:   Duration(15 * time.Minute),
 				LogLevel:      "info",
 				WorkTimeout:   2 * time.Minute,
 			},
@@ -208,6 +216,7 @@ func TestLoad(t *testing.T) {
 				RecoveryTTL:   Duration(time.Hour),
 				GroupCacheTTL: Duration(5 * time.Minute),
 				SweepInterval: Duration(20 * time.Second),
+				AuditMaxLag:   Duration(15 * time.Minute),
 				LogLevel:      "info",
 				WorkTimeout:   2 * time.Minute,
 			},
@@ -232,6 +241,7 @@ func TestLoad(t *testing.T) {
 				RecoveryTTL:   Duration(time.Hour),
 				GroupCacheTTL: Duration(5 * time.Minute),
 				SweepInterval: Duration(20 * time.Second),
+				AuditMaxLag:   Duration(15 * time.Minute),
 				LogLevel:      "warn",
 				WorkTimeout:   2 * time.Minute,
 			},
@@ -250,6 +260,7 @@ func TestLoad(t *testing.T) {
 				RecoveryTTL:   Duration(time.Hour),
 				GroupCacheTTL: Duration(5 * time.Minute),
 				SweepInterval: Duration(20 * time.Second),
+				AuditMaxLag:   Duration(15 * time.Minute),
 				LogLevel:      "info",
 				WorkTimeout:   2 * time.Minute,
 			},
@@ -269,6 +280,7 @@ func TestLoad(t *testing.T) {
 				RecoveryTTL:   Duration(time.Hour),
 				GroupCacheTTL: Duration(5 * time.Minute),
 				SweepInterval: Duration(20 * time.Second),
+				AuditMaxLag:   Duration(15 * time.Minute),
 				LogLevel:      "info",
 				WorkTimeout:   2 * time.Minute,
 			},
@@ -423,10 +435,12 @@ ORY_API_KEY: required for Ory Network: an Ory API key (ory_pat_…)`,
 				"ORYBOT_APPROVERS":          "U0123ABC, <@U0456DEF>,,alice",
 				"ORYBOT_CHANNELS":           "COPS,#ops",
 				"ORYBOT_APPROVALS_REQUIRED": "lockout:2,nuke:2, show:1",
+				"ORYBOT_ALLOWED_TEAMS":      "T0ABC,acme",
 			}),
 			want: `ORYBOT_APPROVERS: item 2 is not a Slack user id (U…, W…) or user-group id (S…)
 ORYBOT_APPROVERS: item 4 is not a Slack user id (U…, W…) or user-group id (S…)
 ORYBOT_CHANNELS: item 2 is not a channel id (C…, G…)
+ORYBOT_ALLOWED_TEAMS: item 2 is not a Slack team id (T…) or organization id (E…)
 ORYBOT_APPROVALS_REQUIRED: item 2 is not a verb:count pair such as lockout:2, for a changing verb and a count from 1 to 10
 ORYBOT_APPROVALS_REQUIRED: item 3 is not a verb:count pair such as lockout:2, for a changing verb and a count from 1 to 10`,
 		},

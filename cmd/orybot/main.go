@@ -88,6 +88,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	b := bot.New(logger, api, deps(oc, st), bot.Config{
 		AuditChannel: string(cfg.AuditChannel),
+		TeamID:       auth.TeamID,
+		AllowedTeams: cfg.AllowedTeams,
 		Approvers:    cfg.Approvers,
 		RequestTTL:   time.Duration(cfg.RequestTTL),
 		RecoveryTTL:  time.Duration(cfg.RecoveryTTL),
