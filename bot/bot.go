@@ -43,6 +43,7 @@ type Deps struct {
 	Sweeps     Sweeps    // finding the ones nobody ended
 	Listings   Listings  // /ory pending and /ory audit verify
 	Outbox     Outbox    // the audit records waiting for the audit channel
+	Backlog    Backlog   // how far the audit channel is behind
 }
 
 // Config holds the bot's settings. The config package fills it, with its
@@ -73,6 +74,9 @@ type Config struct {
 	// GroupCacheTTL is how long user-group members and Slack users' emails
 	// are cached (usergroups.users.list is a Tier 2 method).
 	GroupCacheTTL time.Duration
+	// AuditMaxLag is how long audit records may wait for the audit channel
+	// before changing requests are refused; zero means 15 minutes.
+	AuditMaxLag time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -98,6 +102,9 @@ type Bot struct {
 func New(logger *slog.Logger, api *slack.Client, deps Deps, cfg Config) *Bot {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.AuditMaxLag <= 0 {
+		cfg.AuditMaxLag = defaultAuditMaxLag
 	}
 	members := func(ctx context.Context, g string) ([]string, error) {
 		m, err := api.GetUserGroupMembersContext(ctx, g)

@@ -125,6 +125,15 @@ func (b *Bot) approve(ctx context.Context, user, requestID string, say replier) 
 	if !ok {
 		return
 	}
+	if msg, err := b.auditGate(ctx); err != nil || msg != "" {
+		if err != nil {
+			msg = b.describe(err, "check audit backlog", log)
+		} else {
+			log.Warn("refused approval: audit channel unreachable")
+		}
+		say(ctx, msg+fmt.Sprintf(" Request `%s` is still pending.", req.ID))
+		return
+	}
 	// The store records the approval and, when it is the last one needed,
 	// approves the request in one transaction under the request's lock, so
 	// concurrent clicks, a click and its redelivery, or two replicas cannot
@@ -141,6 +150,10 @@ func (b *Bot) approve(ctx context.Context, user, requestID string, say replier) 
 		return
 	}
 	log.Info("request approved")
+	if refused := b.refuseAtApproval(ctx, after, log); refused != nil {
+		b.finish(ctx, refused, log)
+		return
+	}
 	// The card says "running" while the action runs, but the action does
 	// not wait for Slack to say so.
 	running := make(chan struct{})

@@ -233,6 +233,7 @@ func testDeps(o *fakeOry, st *store.Store) Deps {
 		Sweeps:     st,
 		Listings:   st,
 		Outbox:     st,
+		Backlog:    st,
 	}
 }
 

@@ -35,6 +35,15 @@ type Intake interface {
 // posts the approval card in the channel where the command was typed.
 func (b *Bot) receive(ctx context.Context, in *invocation, v verb) {
 	sc, cmd, log := in.sc, in.cmd, in.log
+	if msg, err := b.auditGate(ctx); err != nil || msg != "" {
+		if err != nil {
+			msg = b.describe(err, "check audit backlog", log)
+		} else {
+			log.Warn("refused: audit channel unreachable")
+		}
+		in.say(ctx, msg+" Nothing was requested.")
+		return
+	}
 	p, err := v.check(b, ctx, cmd)
 	if err != nil {
 		in.say(ctx, b.describe(err, "check request", log)+" Nothing was requested.")

@@ -100,6 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		GroupCacheTTL:     time.Duration(cfg.GroupCacheTTL),
 		SweepInterval:     time.Duration(cfg.SweepInterval),
 		WorkTimeout:       cfg.WorkTimeout,
+		AuditMaxLag:       time.Duration(cfg.AuditMaxLag),
 	})
 	err = b.Run(ctx)
 	logger.Info("stopped")
@@ -118,5 +119,6 @@ func deps(oc *ory.Client, st *store.Store) bot.Deps {
 		Sweeps:     st,
 		Listings:   st,
 		Outbox:     st,
+		Backlog:    st,
 	}
 }

@@ -99,6 +99,7 @@ type Server struct {
 	faults        map[string][]fault
 	delays        map[string]time.Duration
 	members       map[string]bool
+	archived      map[string]bool
 	channelUsers  map[string][]string
 	groups        map[string][]string
 	users         map[string]user
@@ -127,6 +128,7 @@ func New(t testing.TB, opts ...Option) *Server {
 		faults:       map[string][]fault{},
 		delays:       map[string]time.Duration{},
 		members:      map[string]bool{},
+		archived:     map[string]bool{},
 		channelUsers: map[string][]string{},
 		groups:       map[string][]string{},
 		users:        map[string]user{},
@@ -226,6 +228,15 @@ func (s *Server) SetMember(channel string, member bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.members[channel] = member
+}
+
+// SetArchived sets whether channel is archived. Posts to an archived
+// channel (chat.postMessage, chat.update, chat.postEphemeral) fail with
+// is_archived, as they do in Slack.
+func (s *Server) SetArchived(channel string, archived bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.archived[channel] = archived
 }
 
 func (s *Server) isMemberLocked(channel string) bool {

@@ -247,6 +247,8 @@ func (s *Server) checkPostLocked(p url.Values) (slackErr string) {
 	switch {
 	case p.Get("channel") == "":
 		return "channel_not_found"
+	case s.archived[p.Get("channel")]:
+		return "is_archived"
 	case !s.isMemberLocked(p.Get("channel")):
 		return "not_in_channel"
 	case p.Has("blocks") && !json.Valid([]byte(p.Get("blocks"))):
