@@ -44,6 +44,7 @@ type Deps struct {
 	Listings   Listings  // /ory pending and /ory audit verify
 	Outbox     Outbox    // the audit records waiting for the audit channel
 	Backlog    Backlog   // how far the audit channel is behind
+	Secrets    Secrets   // direct messages to delete when their secret expires
 }
 
 // Config holds the bot's settings. The config package fills it, with its

@@ -43,7 +43,10 @@ func userWords(err error) (string, bool) {
 	}
 	var de *deliveryError
 	if errors.As(err, &de) {
-		return "The recovery secret was created, but Slack would not deliver it to the requester, so it was discarded unseen and will simply expire (" + esc(slackErrorName(de.err)) + "). Nothing was sent; run the request again.", true
+		if de.unrecorded {
+			return "The recovery secret was created, but its direct message could not be scheduled for deletion, so it was taken back unseen and will simply expire. Nothing was sent; run the request again.", true
+		}
+		return "The recovery secret was created but *not sent*: Slack refused the direct message to the requester (" + esc(slackErrorName(de.err)) + "). It was discarded unseen and will simply expire; the requester should check that they can receive direct messages from orybot, then ask again.", true
 	}
 	var te *targetError
 	if errors.As(err, &te) {
@@ -178,9 +181,12 @@ func (e *targetError) Error() string { return "no identity matches the target: "
 func (e *targetError) Unwrap() error { return e.err }
 
 // deliveryError is a recovery secret that was created but could not be
-// handed to the requester. The secret is not kept anywhere, so it is lost
+// handed to the requester safely. The secret is not kept anywhere, so it is lost
 // and simply expires.
-type deliveryError struct{ err error }
+type deliveryError struct {
+	err        error
+	unrecorded bool // posted, but could not be recorded for deletion, so deleted at once
+}
 
 func (e *deliveryError) Error() string {
 	return "deliver recovery secret to requester: " + e.err.Error()

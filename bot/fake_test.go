@@ -234,6 +234,7 @@ func testDeps(o *fakeOry, st *store.Store) Deps {
 		Listings:   st,
 		Outbox:     st,
 		Backlog:    st,
+		Secrets:    st,
 	}
 }
 

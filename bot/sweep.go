@@ -32,6 +32,7 @@ func (b *Bot) sweep(ctx context.Context) {
 			b.expire(ctx, req, b.log.With("request_id", req.ID, "cmd", req.Verb, "identity_id", req.IdentityID))
 		}
 		b.endInterrupted(ctx)
+		b.deleteDueSecrets(ctx)
 		select {
 		case <-ctx.Done():
 			return

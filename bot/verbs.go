@@ -143,7 +143,7 @@ func sessionsCheck(effect string) func(*Bot, context.Context, commands.Command) 
 
 func recoveryCheck(kind string) func(*Bot, context.Context, commands.Command) (plan, error) {
 	return identityCheck(func(b *Bot, _ context.Context, _ ory.Identity, _ commands.Command) (plan, error) {
-		return plan{effect: fmt.Sprintf("Create a recovery %s valid for %s. Only the requester receives it, ephemerally.", kind, humanDuration(b.cfg.RecoveryTTL))}, nil
+		return plan{effect: fmt.Sprintf("Create a recovery %s valid for %s. Only the requester receives it, in a direct message from orybot that is deleted when it expires.", kind, humanDuration(b.cfg.RecoveryTTL))}, nil
 	})
 }
 

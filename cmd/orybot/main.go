@@ -120,5 +120,6 @@ func deps(oc *ory.Client, st *store.Store) bot.Deps {
 		Listings:   st,
 		Outbox:     st,
 		Backlog:    st,
+		Secrets:    st,
 	}
 }

@@ -105,6 +105,7 @@ type Server struct {
 	users         map[string]user
 	planUpgrade   bool
 	messages      []*Message
+	deleted       []Message
 	ephemerals    []Ephemeral
 	views         []View
 	responseURLs  map[string]bool
@@ -337,6 +338,14 @@ func (s *Server) Messages(channel string) []Message {
 		}
 	}
 	return out
+}
+
+// Deleted returns the messages removed with chat.delete, in order; they no
+// longer appear in Messages.
+func (s *Server) Deleted() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.deleted)
 }
 
 // View is a modal opened with views.open.
