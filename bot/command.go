@@ -117,6 +117,6 @@ func (b *Bot) reply(ctx context.Context, responseURL, text string) {
 	}
 	msg := &slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral}
 	if err := slack.PostWebhookCustomHTTPContext(ctx, responseURL, b.http, msg); err != nil {
-		b.log.Error("reply via response_url", "err", err)
+		b.log.Error("reply via response_url", "err", withoutURL(err))
 	}
 }

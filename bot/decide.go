@@ -11,6 +11,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/orybot/orybot/audit"
+	"github.com/orybot/orybot/commands"
 	"github.com/orybot/orybot/store"
 )
 
@@ -39,6 +40,11 @@ const (
 func (b *Bot) click(ctx context.Context, cb slack.InteractionCallback) {
 	say := func(ctx context.Context, text string) { b.reply(ctx, cb.ResponseURL, text) }
 	for _, a := range cb.ActionCallback.BlockActions {
+		if msg := badClick(a); msg != "" {
+			b.log.Info("ignored a malformed click", "approver", cb.User.ID, "action_id", truncate(a.ActionID, 40))
+			say(ctx, msg)
+			continue
+		}
 		switch a.ActionID {
 		case actionApprove:
 			b.approve(ctx, cb.User.ID, a.Value, say)
@@ -205,10 +211,13 @@ func (b *Bot) openDenyDialog(ctx context.Context, cb slack.InteractionCallback, 
 // denySubmitted denies a request with the reason from the dialog.
 func (b *Bot) denySubmitted(ctx context.Context, cb slack.InteractionCallback) {
 	requestID := cb.View.PrivateMetadata
-	reason := strings.TrimSpace(cb.View.State.Values[denyReasonID][denyReasonID].Value)
+	// The dialog limits the reason's length, but a forged payload need not.
+	reason := truncate(strings.TrimSpace(cb.View.State.Values[denyReasonID][denyReasonID].Value), commands.MaxReasonLen)
 	var channel string
 	say := func(ctx context.Context, text string) {
 		if channel == "" {
+			// No such request, so no channel to answer in.
+			b.dm(ctx, cb.User.ID, text)
 			return
 		}
 		if _, err := b.api.PostEphemeralContext(ctx, channel, cb.User.ID, slack.MsgOptionText(text, false)); err != nil {

@@ -19,6 +19,9 @@ func (b *Bot) Run(ctx context.Context) error {
 	if err := b.checkGroups(ctx); err != nil {
 		return err
 	}
+	if err := b.checkApprovals(ctx); err != nil {
+		return err
+	}
 	sm := socketmode.New(b.api)
 	ctx, cancel := context.WithCancel(ctx)
 	// Stop the loops, then wait for them and for work already acked.
@@ -73,6 +76,12 @@ func (b *Bot) loop(ctx context.Context, sm *socketmode.Client, errc <-chan error
 // goroutine: Slack shows the user an error, and may deliver the envelope
 // again, if the ack takes longer than three seconds.
 func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) {
+	defer func() {
+		// One bad envelope must not stop the bot.
+		if p := recover(); p != nil {
+			b.logPanic(p)
+		}
+	}()
 	switch evt.Type {
 	case socketmode.EventTypeConnected:
 		b.log.Info("connected to slack")
@@ -89,7 +98,7 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 		if err := sm.Ack(*evt.Request, ack); err != nil {
 			b.log.Error("ack slash command", "err", err)
 		}
-		b.spawn(ctx, work)
+		b.spawn(ctx, b.guard(cmd.ResponseURL, work))
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
 		if !ok || evt.Request == nil {
@@ -98,7 +107,7 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 		if err := sm.Ack(*evt.Request); err != nil {
 			b.log.Error("ack interaction", "err", err)
 		}
-		b.spawn(ctx, b.interaction(cb))
+		b.spawn(ctx, b.guard(cb.ResponseURL, b.interaction(cb)))
 	case socketmode.EventTypeEventsAPI:
 		if evt.Request != nil {
 			_ = sm.Ack(*evt.Request)
@@ -114,6 +123,11 @@ func (b *Bot) interaction(cb slack.InteractionCallback) func(context.Context) {
 		return func(ctx context.Context) { b.refuseOutsider(ctx, cb) }
 	case cb.Type == slack.InteractionTypeBlockActions:
 		return func(ctx context.Context) { b.click(ctx, cb) }
+	case cb.Type == slack.InteractionTypeViewSubmission && cb.View.CallbackID == denyDialog && cb.View.State == nil:
+		return func(ctx context.Context) {
+			b.log.Warn("ignored a deny dialog submission without state", "approver", cb.User.ID)
+			b.dm(ctx, cb.User.ID, "Your deny dialog arrived without its contents, so nothing was denied. Click Deny on the card again.")
+		}
 	case cb.Type == slack.InteractionTypeViewSubmission && cb.View.CallbackID == denyDialog:
 		// The empty ack closes the dialog; the outcome shows on the card.
 		return func(ctx context.Context) { b.denySubmitted(ctx, cb) }
