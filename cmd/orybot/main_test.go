@@ -187,9 +187,9 @@ func (h *harness) setenv(t *testing.T, key, value string) {
 	})
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, opts ...kratostest.Option) *harness {
 	h := &harness{
-		kratos: kratostest.Start(t),
+		kratos: kratostest.Start(t, opts...),
 		slack:  slacktest.New(t),
 		dbPath: filepath.Join(t.TempDir(), "orybot.db"),
 		logs:   &syncBuffer{},

@@ -231,15 +231,6 @@ func (s *Server) SetMember(channel string, member bool) {
 	s.members[channel] = member
 }
 
-// SetArchived sets whether channel is archived. Posts to an archived
-// channel (chat.postMessage, chat.update, chat.postEphemeral) fail with
-// is_archived, as they do in Slack.
-func (s *Server) SetArchived(channel string, archived bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.archived[channel] = archived
-}
-
 func (s *Server) isMemberLocked(channel string) bool {
 	member, set := s.members[channel]
 	return member || !set
@@ -338,14 +329,6 @@ func (s *Server) Messages(channel string) []Message {
 		}
 	}
 	return out
-}
-
-// Deleted returns the messages removed with chat.delete, in order; they no
-// longer appear in Messages.
-func (s *Server) Deleted() []Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.deleted)
 }
 
 // View is a modal opened with views.open.

@@ -299,19 +299,6 @@ func (s *Server) updateLocked(p url.Values) obj {
 	return obj{"ok": true, "channel": m.Channel, "ts": m.TS, "text": m.Text, "message": messageJSON(m)}
 }
 
-// deleteLocked removes a message, as chat.delete does; Deleted lists it.
-func (s *Server) deleteLocked(p url.Values) obj {
-	i := slices.IndexFunc(s.messages, func(m *Message) bool {
-		return m.Channel == p.Get("channel") && m.TS == p.Get("ts")
-	})
-	if i < 0 {
-		return failure("message_not_found")
-	}
-	s.deleted = append(s.deleted, *s.messages[i])
-	s.messages = slices.Delete(s.messages, i, i+1)
-	return obj{"ok": true, "channel": p.Get("channel"), "ts": p.Get("ts")}
-}
-
 func (s *Server) postEphemeralLocked(p url.Values) obj {
 	if e := s.checkPostLocked(p); e != "" {
 		return failure(e)
