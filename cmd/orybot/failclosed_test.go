@@ -61,7 +61,7 @@ func TestHostileMarkupEndToEnd(t *testing.T) {
 }
 
 func TestOwnIdentityByEveryAddressEndToEnd(t *testing.T) {
-	h := newHarness(t, kratostest.WithSchema("emails", kratostest.EmailsSchema))
+	h := newHarness(t, kratostest.WithSchema("emails", []byte(kratostest.EmailsSchema)))
 	h.startBot(t)
 	emails := func(second string) string {
 		return h.kratos.CreateIdentityWithTraits(t, "emails", map[string]any{

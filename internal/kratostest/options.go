@@ -29,8 +29,8 @@ func WithSchema(id string, jsonSchema []byte) Option {
 
 // EmailsSchema is an identity schema whose addresses live in an array,
 // traits.emails, each a password identifier, a recovery and a verification
-// address. Pass it to WithSchema.
-var EmailsSchema = []byte(`{
+// address. Pass it, as bytes, to WithSchema.
+const EmailsSchema = `{
   "$id": "https://orybot.test/kratostest/emails.schema.json",
   "$schema": "http://json-schema.org/draft-07/schema#",
   "type": "object",
@@ -56,7 +56,7 @@ var EmailsSchema = []byte(`{
       "additionalProperties": false
     }
   }
-}`)
+}`
 
 // CreateIdentityWithTraits creates an active identity of schema schemaID
 // with these traits and the password Password, and returns its id.
