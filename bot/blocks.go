@@ -46,10 +46,10 @@ func cardBlocks(r *store.Request, required int) []slack.Block {
 	}
 	fields := []*slack.TextBlockObject{
 		field("Identity", "`"+r.IdentityID+"`"),
-		field("Email", orDash(r.Snapshot.Email)),
-		field("State when requested", orDash(r.Snapshot.State)),
+		field("Email", orDash(esc(r.Snapshot.Email))),
+		field("State when requested", orDash(esc(r.Snapshot.State))),
 		field("Requested by", "<@"+r.Requester+">"),
-		field("Reason", r.Reason),
+		field("Reason", esc(r.Reason)),
 		field("Expires", slackDate(r.ExpiresAt)),
 	}
 	blocks := []slack.Block{
@@ -128,7 +128,7 @@ func auditBlocks(rec audit.Record) []slack.Block {
 	if rec.Subject != "" {
 		fields = append(fields, field("Subject", "`"+rec.Subject+"`"))
 	}
-	fields = append(fields, field("Time", slackDate(rec.Time)), field("Reason", orDash(rec.Reason)))
+	fields = append(fields, field("Time", slackDate(rec.Time)), field("Reason", orDash(esc(rec.Reason))))
 	if rec.Result != "" {
 		fields = append(fields, field("Result", truncate(rec.Result, 1900)))
 	}

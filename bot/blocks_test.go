@@ -144,12 +144,14 @@ func TestHelpListsEveryVerb(t *testing.T) {
 
 func TestMaskEmail(t *testing.T) {
 	tests := map[string]string{
-		"alice@example.com": "a***@example.com",
-		"émile@example.org": "é***@example.org",
-		"x@y.z":             "x***@y.z",
-		"":                  "",
-		"no-at-sign":        "",
-		"@example.com":      "",
+		"alice@example.com":          "a***@example.com",
+		"émile@example.org":          "é***@example.org",
+		"x@y.z":                      "x***@y.z",
+		"":                           "",
+		"no-at-sign":                 "",
+		"@example.com":               "",
+		`"x@<!channel>"@example.com`: `"***@example.com`,
+		"a@b@c.example":              "a***@c.example",
 	}
 	for in, want := range tests {
 		if got := maskEmail(in); got != want {
@@ -218,4 +220,65 @@ func TestDenyDialog(t *testing.T) {
 		t.Errorf("dialog carries request %q and callback %q, want abcd2345ef and %s", v.PrivateMetadata, v.CallbackID, denyDialog)
 	}
 	golden(t, "deny_dialog", v)
+}
+
+// TestHostileCard renders a card about a self-registered identity whose
+// email, session and the request itself carry Slack markup: none of it may
+// reach the card as markup.
+func TestHostileCard(t *testing.T) {
+	const (
+		identityID = "8f3c2a1e-5b6d-4c7e-9f00-1a2b3c4d5e6f"
+		sessionID  = "5f1c0d9e-2b7a-4c3d-8e9f-0a1b2c3d4e5f"
+	)
+	at := time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC)
+	identity := ory.Identity{ID: identityID, State: "active", Email: `"x@<!channel>"@example.com`, CredentialTypes: []string{"password"}}
+	o := &fakeOry{
+		identities: []ory.Identity{identity},
+		sessions: []ory.Session{{ID: sessionID, IdentityID: identityID, Active: true, AuthenticatedAt: at,
+			ExpiresAt: at.Add(24 * time.Hour), AAL: "<!subteam^S1>", UserAgent: "<https://evil.example|Verify your approval> & <@U1>"}},
+	}
+	b := New(testLogger(t), nil, testDeps(o, nil), testConfig())
+	cmd, err := commands.Parse("revoke-session " + sessionID + " -- <!here> see <https://evil.example|this>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.verbs[cmd.Verb].check(b, t.Context(), cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testRequest(store.StatusDenied)
+	r.Verb, r.Reason, r.Target, r.Effect = string(cmd.Verb), cmd.Reason, p.target, p.effect
+	r.Snapshot = store.Snapshot{Email: maskEmail(p.identity.Email), State: "<!everyone>"}
+	r.DecisionReason = "<!here> it was <https://evil.example|them>"
+	blocks := cardBlocks(r, 1)
+	golden(t, "card_hostile", slack.Blocks{BlockSet: blocks})
+	raw, _ := json.Marshal(blocks)
+	got := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(string(raw))
+	for _, bad := range []string{"<!channel>", "<!here>", "<!everyone>", "<!subteam", "<https://evil", "<@U1>"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("card contains %q as markup:\n%s", bad, got)
+		}
+	}
+	if !strings.Contains(got, `"***@example.com`) {
+		t.Errorf("card does not mask the email at its last @:\n%s", got)
+	}
+}
+
+func TestEsc(t *testing.T) {
+	tests := map[string]string{
+		"plain":                    "plain",
+		"<!channel>":               "&lt;!channel&gt;",
+		"a & b":                    "a &amp; b",
+		"&lt;":                     "&amp;lt;",
+		"<https://x.example|y>":    "&lt;https://x.example|y&gt;",
+		"émile <@U1> & <#C1|ops>.": "émile &lt;@U1&gt; &amp; &lt;#C1|ops&gt;.",
+	}
+	for in, want := range tests {
+		if got := esc(in); got != want {
+			t.Errorf("esc(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := code("a`b<c>"); got != "`aʹb&lt;c&gt;`" {
+		t.Errorf("code = %q", got)
+	}
 }

@@ -43,6 +43,8 @@ type Deps struct {
 	Sweeps     Sweeps    // finding the ones nobody ended
 	Listings   Listings  // /ory pending and /ory audit verify
 	Outbox     Outbox    // the audit records waiting for the audit channel
+	Backlog    Backlog   // how far the audit channel is behind
+	Secrets    Secrets   // direct messages to delete when their secret expires
 	Metrics    Metrics   // counts for monitoring; nil means none
 }
 
@@ -50,6 +52,13 @@ type Deps struct {
 // defaults; every duration must be positive.
 type Config struct {
 	AuditChannel string
+	// TeamID is the app's own workspace, from auth.test at start. Commands
+	// and clicks from members of other workspaces (Slack Connect) are
+	// refused. Run refuses to start without it.
+	TeamID string
+	// AllowedTeams are further team ids (T…, E…) whose members may use the
+	// bot, for Enterprise Grid.
+	AllowedTeams []string
 	Approvers    []string // user ids (U…, W…) and user-group ids (S…)
 	Requesters   []string // who may use /ory; empty means everyone
 	Channels     []string // where /ory is accepted; empty means anywhere
@@ -70,6 +79,9 @@ type Config struct {
 	// GroupCacheTTL is how long user-group members and Slack users' emails
 	// are cached (usergroups.users.list is a Tier 2 method).
 	GroupCacheTTL time.Duration
+	// AuditMaxLag is how long audit records may wait for the audit channel
+	// before changing requests are refused; zero means 15 minutes.
+	AuditMaxLag time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -97,9 +109,6 @@ type Bot struct {
 func New(logger *slog.Logger, api *slack.Client, deps Deps, cfg Config) *Bot {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.ActionTimeout <= 0 {
-		cfg.ActionTimeout = cfg.WorkTimeout * 3 / 4
 	}
 	members := func(ctx context.Context, g string) ([]string, error) {
 		m, err := api.GetUserGroupMembersContext(ctx, g)

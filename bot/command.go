@@ -30,6 +30,10 @@ type replier func(ctx context.Context, text string)
 // Web API, after the ack has gone out. Who may use the verb is checked
 // here, from the verb table, for every verb.
 func (b *Bot) command(sc slack.SlashCommand) (ack any, work func(context.Context)) {
+	if !b.ourTeam(sc.TeamID) {
+		b.log.Warn("refused: user of another team", "requester", sc.UserID, "team", sc.TeamID)
+		return ephemeral(outsiderWords), nil
+	}
 	cmd, err := commands.Parse(sc.Text)
 	if err != nil {
 		// A typing mistake, not worth a log line: answer it in the ack.
@@ -123,6 +127,6 @@ func (b *Bot) reply(ctx context.Context, responseURL, text string) {
 	}
 	msg := &slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral}
 	if err := slack.PostWebhookCustomHTTPContext(ctx, responseURL, b.http, msg); err != nil {
-		b.log.Error("reply via response_url", "err", err)
+		b.log.Error("reply via response_url", "err", withoutURL(err))
 	}
 }

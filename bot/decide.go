@@ -11,6 +11,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/orybot/orybot/audit"
+	"github.com/orybot/orybot/commands"
 	"github.com/orybot/orybot/store"
 )
 
@@ -39,6 +40,11 @@ const (
 func (b *Bot) click(ctx context.Context, cb slack.InteractionCallback) {
 	say := func(ctx context.Context, text string) { b.reply(ctx, cb.ResponseURL, text) }
 	for _, a := range cb.ActionCallback.BlockActions {
+		if msg := badClick(a); msg != "" {
+			b.log.Info("ignored a malformed click", "approver", cb.User.ID, "action_id", truncate(a.ActionID, 40))
+			say(ctx, msg)
+			continue
+		}
 		switch a.ActionID {
 		case actionApprove:
 			b.approve(ctx, cb.User.ID, a.Value, say)
@@ -81,12 +87,15 @@ func (b *Bot) mayDecide(ctx context.Context, user, requestID string, say replier
 		say(ctx, fmt.Sprintf("You are not allowed to approve or deny requests: only the users and groups in ORYBOT_APPROVERS are. Request `%s` is still pending.", req.ID))
 		return nil, nil, false
 	}
-	own, err := b.ownIdentity(ctx, user, req.ID, req.Snapshot.EmailDigest)
-	if err != nil {
+	switch s, err := b.self(ctx, user, req); {
+	case err != nil:
 		say(ctx, b.describe(err, "check own identity", log)+" The request is still pending.")
 		return nil, nil, false
-	}
-	if own {
+	case s == noSlackEmail:
+		log.Info("refused: approver has no slack email")
+		say(ctx, noEmailWords+fmt.Sprintf(" Request `%s` is still pending.", req.ID))
+		return nil, nil, false
+	case s == ownIdentity:
 		log.Info("refused: approver's own identity")
 		say(ctx, fmt.Sprintf("You cannot decide request `%s`: it acts on your own identity. Someone else must approve or deny it. The request is still pending.", req.ID))
 		return nil, nil, false
@@ -98,7 +107,7 @@ func (b *Bot) mayDecide(ctx context.Context, user, requestID string, say replier
 func (b *Bot) load(ctx context.Context, requestID string, say replier, log *slog.Logger) (*store.Request, bool) {
 	req, err := b.deps.Decisions.Get(ctx, requestID)
 	if errors.Is(err, store.ErrNotFound) {
-		say(ctx, fmt.Sprintf("Request `%s` does not exist (it may have been made against another database). Ask the requester to run the command again.", requestID))
+		say(ctx, fmt.Sprintf("Request %s does not exist (it may have been made against another database). Ask the requester to run the command again.", code(truncate(requestID, 40))))
 		return nil, false
 	}
 	if err != nil {
@@ -122,6 +131,15 @@ func (b *Bot) approve(ctx context.Context, user, requestID string, say replier) 
 	if !ok {
 		return
 	}
+	if msg, err := b.auditGate(ctx); err != nil || msg != "" {
+		if err != nil {
+			msg = b.describe(err, "check audit backlog", log)
+		} else {
+			log.Warn("refused approval: audit channel unreachable")
+		}
+		say(ctx, msg+fmt.Sprintf(" Request `%s` is still pending.", req.ID))
+		return
+	}
 	// The store records the approval and, when it is the last one needed,
 	// approves the request in one transaction under the request's lock, so
 	// concurrent clicks, a click and its redelivery, or two replicas cannot
@@ -138,6 +156,10 @@ func (b *Bot) approve(ctx context.Context, user, requestID string, say replier) 
 		return
 	}
 	log.Info("request approved")
+	if refused := b.refuseAtApproval(ctx, after, log); refused != nil {
+		b.finish(ctx, refused, log)
+		return
+	}
 	// The card says "running" while the action runs, but the action does
 	// not wait for Slack to say so.
 	running := make(chan struct{})
@@ -210,10 +232,13 @@ func (b *Bot) openDenyDialog(ctx context.Context, cb slack.InteractionCallback, 
 // denySubmitted denies a request with the reason from the dialog.
 func (b *Bot) denySubmitted(ctx context.Context, cb slack.InteractionCallback) {
 	requestID := cb.View.PrivateMetadata
-	reason := strings.TrimSpace(cb.View.State.Values[denyReasonID][denyReasonID].Value)
+	// The dialog limits the reason's length, but a forged payload need not.
+	reason := truncate(strings.TrimSpace(cb.View.State.Values[denyReasonID][denyReasonID].Value), commands.MaxReasonLen)
 	var channel string
 	say := func(ctx context.Context, text string) {
 		if channel == "" {
+			// No such request, so no channel to answer in.
+			b.dm(ctx, cb.User.ID, text)
 			return
 		}
 		if _, err := b.api.PostEphemeralContext(ctx, channel, cb.User.ID, slack.MsgOptionText(text, false)); err != nil {
@@ -230,7 +255,7 @@ func (b *Bot) denySubmitted(ctx context.Context, cb slack.InteractionCallback) {
 	}
 	result := "denied"
 	if reason != "" {
-		result = "denied: " + reason
+		result = "denied: " + esc(reason)
 	}
 	after, err := b.deps.Decisions.Deny(ctx, req.ID, cb.User.ID, reason, b.cfg.Now(), b.record(req, audit.Denied, cb.User.ID, "", result))
 	if !b.decided(ctx, req, after, err, say, log) {

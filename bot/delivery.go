@@ -80,6 +80,7 @@ func (b *Bot) deliver(ctx context.Context) {
 func (b *Bot) deliverHeld(ctx context.Context, lock *store.DeliveryLock) {
 	backoff := deliveryBackoffMin
 	var outage error
+	var loggedAt time.Time // when the outage was last logged
 	for {
 		b.health.delivery.beat(time.Now())
 		wait := deliveryPoll
@@ -101,9 +102,9 @@ func (b *Bot) deliverHeld(ctx context.Context, lock *store.DeliveryLock) {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
-			if outage == nil {
-				b.log.Error("audit channel delivery failing; records stay queued and will be retried",
-					"channel", b.cfg.AuditChannel, "err", err, "hint", deliveryHint(err))
+			if outage == nil || time.Since(loggedAt) >= deliveryRelog {
+				b.logOutage(err, outage == nil)
+				loggedAt = time.Now()
 			}
 			outage = err
 			wait = backoff
@@ -179,8 +180,11 @@ func (b *Bot) postAudit(ctx context.Context, rec audit.Record) error {
 }
 
 func deliveryHint(err error) string {
-	if isNotInChannel(err) {
+	switch {
+	case isNotInChannel(err):
 		return "invite the bot to ORYBOT_AUDIT_CHANNEL with /invite @orybot"
+	case permanentSlackError(err):
+		return "the audit channel or the bot's token is unusable; fix ORYBOT_AUDIT_CHANNEL or SLACK_BOT_TOKEN; changing requests are refused after ORYBOT_AUDIT_MAX_LAG"
 	}
 	return "Slack is unavailable or rate-limiting; delivery resumes by itself"
 }

@@ -114,7 +114,7 @@ func statusWords(r *store.Request) (card, late string) {
 	case store.StatusDenied:
 		card = ":no_entry_sign: *Denied* by " + by + ". Nothing was changed."
 		if r.DecisionReason != "" {
-			card = ":no_entry_sign: *Denied* by " + by + ": " + strings.TrimSuffix(r.DecisionReason, ".") + ". Nothing was changed."
+			card = ":no_entry_sign: *Denied* by " + by + ": " + esc(strings.TrimSuffix(r.DecisionReason, ".")) + ". Nothing was changed."
 		}
 		return card, late + "was already denied by " + by + "."
 	case store.StatusCancelled:

@@ -43,14 +43,17 @@ func userWords(err error) (string, bool) {
 	}
 	var de *deliveryError
 	if errors.As(err, &de) {
-		return "The recovery secret was created, but Slack would not deliver it to the requester, so it was discarded unseen and will simply expire (" + slackErrorName(de.err) + "). Run the request again.", true
+		if de.unrecorded {
+			return "The recovery secret was created, but its direct message could not be scheduled for deletion, so it was taken back unseen and will simply expire. Nothing was sent; run the request again.", true
+		}
+		return "The recovery secret was created but *not sent*: Slack refused the direct message to the requester (" + esc(slackErrorName(de.err)) + "). It was discarded unseen and will simply expire; the requester should check that they can receive direct messages from orybot, then ask again.", true
 	}
 	var te *targetError
 	if errors.As(err, &te) {
 		if te.byEmail {
-			return fmt.Sprintf("No identity in Ory has the email `%s` as a login identifier. Check the spelling, or use the identity id instead.", te.target), true
+			return fmt.Sprintf("No identity in Ory has the email %s as a login identifier. Check the spelling, or use the identity id instead.", code(te.target)), true
 		}
-		return fmt.Sprintf("Ory has no identity with id `%s`. Check the id (for example in the Ory Console) and try again.", te.target), true
+		return fmt.Sprintf("Ory has no identity with id %s. Check the id (for example in the Ory Console) and try again.", code(te.target)), true
 	}
 	var amb *ory.AmbiguousError
 	if errors.As(err, &amb) {
@@ -59,7 +62,7 @@ func userWords(err error) (string, bool) {
 	var oe *ory.Error
 	reason := ""
 	if errors.As(err, &oe) && oe.Reason != "" {
-		reason = " Ory said: " + strings.TrimSuffix(oe.Reason, ".") + "."
+		reason = " Ory said: " + esc(strings.TrimSuffix(oe.Reason, ".")) + "."
 	}
 	switch {
 	case errors.Is(err, ory.ErrInvalidID):
@@ -95,16 +98,16 @@ func userWords(err error) (string, bool) {
 		case "not_in_channel", "channel_not_found":
 			return "I'm not a member of this channel. Invite me with `/invite @orybot` and try again.", true
 		case "missing_scope":
-			return "The Slack app lacks a permission it needs (" + se.Needed + "). An admin should reinstall it from manifest.yml.", true
+			return "The Slack app lacks a permission it needs (" + esc(se.Needed) + "). An admin should reinstall it from manifest.yml.", true
 		case "no_such_subteam", "plan_upgrade_required":
 			setting := "ORYBOT_APPROVERS or ORYBOT_REQUESTERS"
 			var ge *groupListError
 			if errors.As(err, &ge) {
 				setting = ge.setting
 			}
-			return "Slack could not list a user group in " + setting + " (" + se.Err + "). An admin should check the group ids.", true
+			return "Slack could not list a user group in " + setting + " (" + esc(se.Err) + "). An admin should check the group ids.", true
 		}
-		return "Slack answered with the error `" + se.Err + "`. Try again; if it persists, an admin should check the bot's Slack app.", true
+		return "Slack answered with the error " + code(se.Err) + ". Try again; if it persists, an admin should check the bot's Slack app.", true
 	}
 	return "", false
 }
@@ -118,19 +121,19 @@ func parseWords(pe *commands.ParseError) string {
 	case errors.Is(pe.Err, commands.ErrEmpty):
 		return "Tell me what to do: type a command after `/ory`."
 	case errors.Is(pe.Err, commands.ErrUnknownVerb):
-		return fmt.Sprintf("I don't know the command `%s`.", pe.Value)
+		return fmt.Sprintf("I don't know the command %s.", code(pe.Value))
 	case errors.Is(pe.Err, commands.ErrMissingTarget):
 		return "Say which identity: give its id or email." + usage
 	case errors.Is(pe.Err, commands.ErrBadTarget):
-		return fmt.Sprintf("`%s` is neither an identity id (a UUID such as `8f3c2a1e-5b6d-4c7e-9f00-1a2b3c4d5e6f`) nor an email address.", pe.Value) + usage
+		return fmt.Sprintf("%s is neither an identity id (a UUID such as `8f3c2a1e-5b6d-4c7e-9f00-1a2b3c4d5e6f`) nor an email address.", code(pe.Value)) + usage
 	case errors.Is(pe.Err, commands.ErrBadSessionID):
-		return fmt.Sprintf("`%s` is not a session id: session ids are UUIDs. `/ory sessions <identity>` lists them.", pe.Value) + usage
+		return fmt.Sprintf("%s is not a session id: session ids are UUIDs. `/ory sessions &lt;identity&gt;` lists them.", code(pe.Value)) + usage
 	case errors.Is(pe.Err, commands.ErrBadRequestID):
-		return fmt.Sprintf("`%s` is not a request id: request ids are ten letters and digits, shown on each card and by `/ory pending`.", pe.Value) + usage
+		return fmt.Sprintf("%s is not a request id: request ids are ten letters and digits, shown on each card and by `/ory pending`.", code(pe.Value)) + usage
 	case errors.Is(pe.Err, commands.ErrMissingArgs):
 		return "Some arguments are missing." + usage
 	case errors.Is(pe.Err, commands.ErrExtraArgs):
-		return fmt.Sprintf("I didn't expect `%s` there. Put the reason after ` -- `.", pe.Value) + usage
+		return fmt.Sprintf("I didn't expect %s there. Put the reason after ` -- `.", code(pe.Value)) + usage
 	case errors.Is(pe.Err, commands.ErrReasonRequired):
 		return "A reason is required: add ` -- ` and why, so approvers and the audit trail know." + usage
 	case errors.Is(pe.Err, commands.ErrReasonTooLong):
@@ -163,9 +166,13 @@ func newRef() string {
 }
 
 // refusal is a request the bot will not make, with the words that say why.
-type refusal struct{ msg string }
+// Its Error names only the kind of refusal: the words may quote identity
+// data (an OIDC or SAML identifier), and errors end up in logs.
+type refusal struct{ kind, msg string }
 
-func (e *refusal) Error() string { return e.msg }
+func refuse(kind, msg string) *refusal { return &refusal{kind: kind, msg: msg} }
+
+func (e *refusal) Error() string { return "refused: " + e.kind }
 
 // targetError is an identity that does not exist, with the words the user
 // typed to name it.
@@ -179,9 +186,12 @@ func (e *targetError) Error() string { return "no identity matches the target: "
 func (e *targetError) Unwrap() error { return e.err }
 
 // deliveryError is a recovery secret that was created but could not be
-// handed to the requester. The secret is not kept anywhere, so it is lost
+// handed to the requester safely. The secret is not kept anywhere, so it is lost
 // and simply expires.
-type deliveryError struct{ err error }
+type deliveryError struct {
+	err        error
+	unrecorded bool // posted, but could not be recorded for deletion, so deleted at once
+}
 
 func (e *deliveryError) Error() string {
 	return "deliver recovery secret to requester: " + e.err.Error()

@@ -25,9 +25,9 @@ func TestKnownErrorsInWords(t *testing.T) {
 		err  error
 		want string
 	}{
-		{"refusal", &refusal{"No, because."}, "No, because."},
+		{"refusal", refuse("test", "No, because."), "No, because."},
 		{"undelivered secret", &deliveryError{err: slack.SlackErrorResponse{Err: "user_not_in_channel"}},
-			"The recovery secret was created, but Slack would not deliver it to the requester, so it was discarded unseen and will simply expire (user_not_in_channel). Run the request again."},
+			"The recovery secret was created but *not sent*: Slack refused the direct message to the requester (user_not_in_channel)."},
 		{"no identity with email", &targetError{target: "a@example.com", byEmail: true, err: ory.ErrNotFound}, "No identity in Ory has the email `a@example.com`"},
 		{"no identity with id", &targetError{target: "8f3c", err: ory.ErrNotFound}, "Ory has no identity with id `8f3c`"},
 		{"ambiguous email", &ory.AmbiguousError{Op: "find", Count: 3}, "That email matches 3 identities"},
@@ -71,7 +71,7 @@ func TestDescribe(t *testing.T) {
 	mustContain(t, "log", logs.String(), "level=ERROR", "ref="+m[1], "disk on fire", "op=\"load request\"")
 
 	logs.Reset()
-	if got := b.describe(&refusal{"No."}, "check", log); got != "No." {
+	if got := b.describe(refuse("test", "No."), "check", log); got != "No." {
 		t.Errorf("describe(refusal) = %q, want its words", got)
 	}
 	mustContain(t, "log", logs.String(), "level=INFO", "refused")

@@ -45,7 +45,7 @@ func setStateStep(act Actions, identityID, state string) step {
 		if err != nil {
 			return "", err
 		}
-		return "identity is now " + got.State, nil
+		return "identity is now " + esc(got.State), nil
 	}}
 }
 
@@ -79,7 +79,7 @@ func deleteCredentialStep(act Actions, identityID, typ, identifier string) step 
 		if err := act.DeleteCredential(ctx, identityID, typ, identifier); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("removed the %s credential", typ), nil
+		return fmt.Sprintf("removed the %s credential", esc(typ)), nil
 	}}
 }
 
@@ -182,7 +182,7 @@ func (b *Bot) changes(ctx context.Context, req *store.Request) (string, error) {
 	}
 	var what []string
 	if old := req.Snapshot.State; id.State != old {
-		what = append(what, fmt.Sprintf("its state went from %s to %s", old, id.State))
+		what = append(what, fmt.Sprintf("its state went from %s to %s", esc(old), esc(id.State)))
 	}
 	if emailDigest(req.ID, id.Email) != req.Snapshot.EmailDigest {
 		what = append(what, "its email changed")

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orybot/orybot/internal/slacktest"
 	"github.com/orybot/orybot/ory"
 	"github.com/orybot/orybot/store"
 )
@@ -232,6 +233,8 @@ func testDeps(o *fakeOry, st *store.Store) Deps {
 		Sweeps:     st,
 		Listings:   st,
 		Outbox:     st,
+		Backlog:    st,
+		Secrets:    st,
 	}
 }
 
@@ -239,12 +242,15 @@ func testDeps(o *fakeOry, st *store.Store) Deps {
 func testConfig() Config {
 	return Config{
 		AuditChannel:  "CAUDIT",
+		TeamID:        slacktest.TeamID,
 		Approvers:     []string{"UAPP"},
 		RequestTTL:    time.Hour,
 		RecoveryTTL:   time.Hour,
 		WorkTimeout:   time.Minute,
+		ActionTimeout: 45 * time.Second,
 		SweepInterval: time.Hour,
 		GroupCacheTTL: 5 * time.Minute,
+		AuditMaxLag:   15 * time.Minute,
 	}
 }
 

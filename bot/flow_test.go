@@ -299,9 +299,17 @@ func (f *flow) waitStatus(id string, s store.Status) *store.Request {
 // told the outcome, the last thing the bot does for an approval.
 func (f *flow) approveAndWait(user, id, ts string) *store.Request {
 	f.t.Helper()
-	told := len(f.fs.Messages("UREQ"))
 	f.click(user, actionApprove, id, ts)
-	f.waitDM("UREQ", told+1)
+	// The outcome message is the requester's last; a recovery secret comes
+	// before it, in a direct message of its own.
+	err := f.fs.WaitFor(f.ctx, func() bool {
+		return slices.ContainsFunc(f.fs.Messages("UREQ"), func(m slacktest.Message) bool {
+			return strings.HasPrefix(m.Text, "Your request `"+id+"`")
+		})
+	})
+	if err != nil {
+		f.t.Fatalf("the requester was not told how %s ended: %v", id, err)
+	}
 	return f.get(id)
 }
 

@@ -47,9 +47,9 @@ func (b *Bot) show(ctx context.Context, in *invocation) {
 	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "*Identity* `%s`\n", id.ID)
-	fmt.Fprintf(&sb, "• Email: %s\n", orDash(maskEmail(id.Email)))
-	fmt.Fprintf(&sb, "• State: %s\n", id.State)
-	fmt.Fprintf(&sb, "• Schema: %s\n", orDash(id.SchemaID))
+	fmt.Fprintf(&sb, "• Email: %s\n", orDash(esc(maskEmail(id.Email))))
+	fmt.Fprintf(&sb, "• State: %s\n", esc(id.State))
+	fmt.Fprintf(&sb, "• Schema: %s\n", orDash(esc(id.SchemaID)))
 	fmt.Fprintf(&sb, "• Created: %s\n", slackDate(id.CreatedAt))
 	fmt.Fprintf(&sb, "• Credentials: %s\n", codeList(id.CredentialTypes))
 	fmt.Fprintf(&sb, "• Active sessions: %d", len(sessions))
@@ -74,7 +74,7 @@ func (b *Bot) sessions(ctx context.Context, in *invocation) {
 			break
 		}
 		fmt.Fprintf(&sb, "• `%s` · authenticated %s · expires %s · %s · %s\n",
-			s.ID, slackDate(s.AuthenticatedAt), slackDate(s.ExpiresAt), orDash(s.AAL), shortUA(s.UserAgent))
+			esc(s.ID), slackDate(s.AuthenticatedAt), slackDate(s.ExpiresAt), orDash(esc(s.AAL)), esc(shortUA(s.UserAgent)))
 	}
 	in.say(ctx, strings.TrimSpace(sb.String()))
 }
@@ -127,8 +127,8 @@ func (b *Bot) pending(ctx context.Context, in *invocation) {
 		switch {
 		case r.Requester == user:
 			role = "yours; you may cancel it"
-		case approver && email != "" && emailDigest(r.ID, email) == r.Snapshot.EmailDigest:
-			continue // it acts on their own identity, so they may not decide it
+		case approver && (email == "" || owns(r, email)):
+			continue // it may act on their own identity, so they may not decide it
 		case approver && !slices.ContainsFunc(r.Approvals, func(a store.Approval) bool { return a.Approver == user }):
 			role = fmt.Sprintf("asked by <@%s>; %d of %d approvals", r.Requester, len(r.Approvals), b.required(r.Verb))
 		default:

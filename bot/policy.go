@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/orybot/orybot/ory"
+	"github.com/orybot/orybot/store"
 )
 
 // mayRequest says why user may not use /ory, or "" if they may.
@@ -59,15 +62,63 @@ func emailDigest(requestID, email string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// ownIdentity reports whether the Slack user's email is the identity's,
-// given the identity's digest for this request.
-func (b *Bot) ownIdentity(ctx context.Context, user, requestID, digest string) (bool, error) {
-	if digest == "" {
-		return false, nil
+// addressDigests returns the digests (see emailDigest) of every address of
+// the identity, sorted and without repeats: the email trait, every
+// credential identifier (password, code, webauthn…; an oidc identifier such
+// as "google:1234" never matches an email, which does no harm), and the
+// verifiable and recovery addresses, wherever the schema keeps them.
+func addressDigests(requestID string, id ory.Identity) []string {
+	all := []string{id.Email}
+	for _, ids := range id.Identifiers {
+		all = append(all, ids...)
 	}
-	email, err := b.slackEmail(ctx, user)
-	if err != nil {
-		return false, err
+	all = append(all, id.VerifiableAddresses...)
+	all = append(all, id.RecoveryAddresses...)
+	var out []string
+	for _, a := range all {
+		if d := emailDigest(requestID, a); d != "" {
+			out = append(out, d)
+		}
 	}
-	return email != "" && emailDigest(requestID, email) == digest, nil
+	slices.Sort(out)
+	return slices.Compact(out)
 }
+
+// owns reports whether email, a Slack user's, is one of the addresses of
+// the identity a request is about.
+func owns(req *store.Request, email string) bool {
+	d := emailDigest(req.ID, email)
+	return d != "" && (d == req.Snapshot.EmailDigest || slices.Contains(req.Snapshot.AddressDigests, d))
+}
+
+// selfCheck is what the bot knows about a Slack user and the identity a
+// request is about.
+type selfCheck int
+
+const (
+	notSelf selfCheck = iota
+	// noSlackEmail: Slack has no email for the user, so the bot cannot
+	// tell, and refuses: the check fails closed.
+	noSlackEmail
+	// ownIdentity: one of the identity's addresses is the user's email.
+	ownIdentity
+)
+
+// self compares user's Slack email with every address of the identity of
+// req, case-insensitively.
+func (b *Bot) self(ctx context.Context, user string, req *store.Request) (selfCheck, error) {
+	email, err := b.slackEmail(ctx, user)
+	switch {
+	case err != nil:
+		return notSelf, err
+	case email == "":
+		return noSlackEmail, nil
+	case owns(req, email):
+		return ownIdentity, nil
+	}
+	return notSelf, nil
+}
+
+// noEmailWords tells a user without a Slack email why they may not take
+// part in a changing request.
+const noEmailWords = "Your Slack profile has no email address, so I can't check that the identity is not your own, and changing requests need that check. Ask a Slack admin to add your email."

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -36,6 +35,15 @@ type Intake interface {
 // posts the approval card in the channel where the command was typed.
 func (b *Bot) receive(ctx context.Context, in *invocation, v verb) {
 	sc, cmd, log := in.sc, in.cmd, in.log
+	if msg, err := b.auditGate(ctx); err != nil || msg != "" {
+		if err != nil {
+			msg = b.describe(err, "check audit backlog", log)
+		} else {
+			log.Warn("refused: audit channel unreachable")
+		}
+		in.say(ctx, msg+" Nothing was requested.")
+		return
+	}
 	p, err := v.check(b, ctx, cmd)
 	if err != nil {
 		in.say(ctx, b.describe(err, "check request", log)+" Nothing was requested.")
@@ -43,17 +51,6 @@ func (b *Bot) receive(ctx context.Context, in *invocation, v verb) {
 	}
 	id := p.identity
 	reqID := store.NewID()
-	digest := emailDigest(reqID, id.Email)
-	if own, err := b.ownIdentity(ctx, sc.UserID, reqID, digest); err != nil || own {
-		msg := "You cannot act on your own identity: ask someone else to make this request. Nothing was requested."
-		if err != nil {
-			msg = b.describe(err, "check own identity", log) + " Nothing was requested."
-		} else {
-			log.Info("refused: requester's own identity", "identity_id", id.ID)
-		}
-		in.say(ctx, msg)
-		return
-	}
 	now := b.cfg.Now()
 	req := &store.Request{
 		ID:         reqID,
@@ -64,7 +61,8 @@ func (b *Bot) receive(ctx context.Context, in *invocation, v verb) {
 		// Kept so that an approver's click can be checked against the
 		// identity's email (never stored in clear) and the identity as it
 		// was when the request was made.
-		Snapshot: store.Snapshot{Email: maskEmail(id.Email), EmailDigest: digest, State: id.State,
+		Snapshot: store.Snapshot{Email: maskEmail(id.Email), EmailDigest: emailDigest(reqID, id.Email),
+			AddressDigests: addressDigests(reqID, id), State: id.State,
 			Fingerprint: id.Fingerprint, Credentials: id.CredentialTypes},
 		Effect:    p.effect,
 		Requester: sc.UserID,
@@ -74,6 +72,19 @@ func (b *Bot) receive(ctx context.Context, in *invocation, v verb) {
 		ExpiresAt: now.Add(b.cfg.RequestTTL),
 	}
 	log = log.With("request_id", req.ID, "identity_id", id.ID)
+	switch s, err := b.self(ctx, sc.UserID, req); {
+	case err != nil:
+		in.say(ctx, b.describe(err, "check own identity", log)+" Nothing was requested.")
+		return
+	case s == noSlackEmail:
+		log.Info("refused: requester has no slack email")
+		in.say(ctx, noEmailWords+" Nothing was requested.")
+		return
+	case s == ownIdentity:
+		log.Info("refused: requester's own identity")
+		in.say(ctx, "You cannot act on your own identity: ask someone else to make this request. Nothing was requested.")
+		return
+	}
 	// The request and its "requested" audit record are committed together.
 	if err := b.deps.Intake.Create(ctx, req, b.record(req, audit.Requested, "", "", p.effect)); err != nil {
 		if errors.Is(err, store.ErrDuplicate) {
@@ -100,7 +111,7 @@ func (b *Bot) postCard(ctx context.Context, in *invocation, req *store.Request, 
 	_, ts, err := b.api.PostMessageContext(ctx, req.ChannelID,
 		slack.MsgOptionText(cardText(req), false), slack.MsgOptionBlocks(cardBlocks(req, b.required(req.Verb))...))
 	if err != nil {
-		why := "the approval card could not be posted: " + slackErrorName(err)
+		why := "the approval card could not be posted: " + esc(slackErrorName(err))
 		if _, cerr := b.deps.Intake.Cancel(ctx, req.ID, req.Requester, b.cfg.Now(), b.record(req, audit.Cancelled, "", "", why)); cerr != nil {
 			log.Error("withdraw request whose card was not posted", "err", cerr)
 		} else {
@@ -139,15 +150,4 @@ func (b *Bot) resolve(ctx context.Context, cmd commands.Command) (ory.Identity, 
 		return ory.Identity{}, &targetError{target: cmd.Target, err: err}
 	}
 	return id, err
-}
-
-// maskEmail keeps the first letter and the domain, enough for an approver to
-// recognise the account without the card spreading the address.
-func maskEmail(email string) string {
-	local, domain, ok := strings.Cut(email, "@")
-	if !ok || local == "" {
-		return ""
-	}
-	r := []rune(local)
-	return string(r[0]) + "***@" + domain
 }

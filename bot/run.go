@@ -14,7 +14,13 @@ import (
 // cancelled or the connection fails for good (for example, a revoked app
 // token). On return, work already acked has finished.
 func (b *Bot) Run(ctx context.Context) error {
+	if b.cfg.TeamID == "" {
+		return errors.New("bot: no team id for the app's own workspace (from auth.test)")
+	}
 	if err := b.checkGroups(ctx); err != nil {
+		return err
+	}
+	if err := b.checkApprovals(ctx); err != nil {
 		return err
 	}
 	sm := socketmode.New(b.api)
@@ -71,6 +77,12 @@ func (b *Bot) loop(ctx context.Context, sm *socketmode.Client, errc <-chan error
 // again, if the ack takes longer than three seconds.
 func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) {
 	start := time.Now()
+	defer func() {
+		// One bad envelope must not stop the bot.
+		if p := recover(); p != nil {
+			b.logPanic(p)
+		}
+	}()
 	switch evt.Type {
 	case socketmode.EventTypeConnected:
 		b.connection(true)
@@ -97,7 +109,7 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 			b.log.Error("ack slash command", "err", err)
 		}
 		b.metrics.Acked(verbLabel(cmd.Text), time.Since(start))
-		b.spawn(ctx, work)
+		b.spawn(ctx, b.guard(cmd.ResponseURL, work))
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
 		if !ok || evt.Request == nil {
@@ -107,7 +119,7 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 			b.log.Error("ack interaction", "err", err)
 		}
 		b.metrics.Acked("", time.Since(start))
-		b.spawn(ctx, b.interaction(cb))
+		b.spawn(ctx, b.guard(cb.ResponseURL, b.interaction(cb)))
 	case socketmode.EventTypeEventsAPI:
 		if evt.Request != nil {
 			_ = sm.Ack(*evt.Request)
@@ -119,8 +131,15 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 // or nil for interactions the bot did not ask for.
 func (b *Bot) interaction(cb slack.InteractionCallback) func(context.Context) {
 	switch {
+	case !b.clickTeamsOK(cb):
+		return func(ctx context.Context) { b.refuseOutsider(ctx, cb) }
 	case cb.Type == slack.InteractionTypeBlockActions:
 		return func(ctx context.Context) { b.click(ctx, cb) }
+	case cb.Type == slack.InteractionTypeViewSubmission && cb.View.CallbackID == denyDialog && cb.View.State == nil:
+		return func(ctx context.Context) {
+			b.log.Warn("ignored a deny dialog submission without state", "approver", cb.User.ID)
+			b.dm(ctx, cb.User.ID, "Your deny dialog arrived without its contents, so nothing was denied. Click Deny on the card again.")
+		}
 	case cb.Type == slack.InteractionTypeViewSubmission && cb.View.CallbackID == denyDialog:
 		// The empty ack closes the dialog; the outcome shows on the card.
 		return func(ctx context.Context) { b.denySubmitted(ctx, cb) }

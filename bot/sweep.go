@@ -27,6 +27,7 @@ func (b *Bot) sweep(ctx context.Context) {
 		b.health.sweep.beat(time.Now())
 		b.endExpired(ctx)
 		b.endInterrupted(ctx)
+		b.deleteDueSecrets(ctx)
 		select {
 		case <-ctx.Done():
 			return

@@ -143,7 +143,7 @@ func sessionsCheck(effect string) func(*Bot, context.Context, commands.Command) 
 
 func recoveryCheck(kind string) func(*Bot, context.Context, commands.Command) (plan, error) {
 	return identityCheck(func(b *Bot, _ context.Context, _ ory.Identity, _ commands.Command) (plan, error) {
-		return plan{effect: fmt.Sprintf("Create a recovery %s valid for %s. Only the requester receives it, ephemerally.", kind, humanDuration(b.cfg.RecoveryTTL))}, nil
+		return plan{effect: fmt.Sprintf("Create a recovery %s valid for %s. Only the requester receives it, in a direct message from orybot that is deleted when it expires.", kind, humanDuration(b.cfg.RecoveryTTL))}, nil
 	})
 }
 
@@ -161,7 +161,7 @@ func checkReset2FA(_ *Bot, _ context.Context, id ory.Identity, _ commands.Comman
 		}
 	}
 	if len(factors) == 0 {
-		return plan{}, &refusal{fmt.Sprintf("Identity `%s` has no second factor (%s), so there is nothing to reset.", id.ID, strings.Join(secondFactors, ", "))}
+		return plan{}, refuse("no_second_factor", fmt.Sprintf("Identity `%s` has no second factor (%s), so there is nothing to reset.", id.ID, strings.Join(secondFactors, ", ")))
 	}
 	return plan{effect: "Remove the second factors " + codeList(factors) + ".", target: store.Target{Factors: factors}}, nil
 }
@@ -170,7 +170,7 @@ func checkRevokeSession(b *Bot, ctx context.Context, cmd commands.Command) (plan
 	sessionID := cmd.Target
 	s, err := b.deps.Identities.Session(ctx, sessionID)
 	if errors.Is(err, ory.ErrNotFound) {
-		return plan{}, &refusal{fmt.Sprintf("Ory has no session with id `%s`. Check the id (`/ory sessions <identity>` lists them).", sessionID)}
+		return plan{}, refuse("no_such_session", fmt.Sprintf("Ory has no session with id %s. Check the id (`/ory sessions &lt;identity&gt;` lists them).", code(sessionID)))
 	}
 	if err != nil {
 		return plan{}, err
@@ -183,12 +183,12 @@ func checkRevokeSession(b *Bot, ctx context.Context, cmd commands.Command) (plan
 	// those sessions work again once the identity is reactivated, so they
 	// are still worth revoking.
 	if !s.Active && id.State == ory.StateActive {
-		return plan{}, &refusal{fmt.Sprintf("Session `%s` is already inactive (revoked or expired); there is nothing to revoke.", sessionID)}
+		return plan{}, refuse("session_inactive", fmt.Sprintf("Session %s is already inactive (revoked or expired); there is nothing to revoke.", code(sessionID)))
 	}
 	return plan{
 		identity: id,
 		effect: fmt.Sprintf("Revoke session `%s` of this identity (authenticated %s, %s, %s).",
-			s.ID, slackDate(s.AuthenticatedAt), orDash(s.AAL), shortUA(s.UserAgent)),
+			s.ID, slackDate(s.AuthenticatedAt), orDash(esc(s.AAL)), esc(shortUA(s.UserAgent))),
 		target: store.Target{SessionID: s.ID},
 	}, nil
 }
@@ -202,20 +202,20 @@ func checkDeleteCredential(_ *Bot, _ context.Context, id ory.Identity, cmd comma
 	linked := typ == "oidc" || typ == "saml"
 	switch {
 	case slices.Contains(firstFactors, typ):
-		return plan{}, &refusal{fmt.Sprintf("The `%s` credential is a first factor and cannot be removed. To lock the account use `deactivate` or `lockout`; to let the user set a new password use `recovery`.", typ)}
+		return plan{}, refuse("first_factor", fmt.Sprintf("The %s credential is a first factor and cannot be removed. To lock the account use `deactivate` or `lockout`; to let the user set a new password use `recovery`.", code(typ)))
 	case !slices.Contains(id.CredentialTypes, typ):
-		return plan{}, &refusal{fmt.Sprintf("Identity `%s` has no `%s` credential. It has: %s.", id.ID, typ, codeList(id.CredentialTypes))}
+		return plan{}, refuse("no_such_credential", fmt.Sprintf("Identity `%s` has no %s credential. It has: %s.", id.ID, code(typ), codeList(id.CredentialTypes)))
 	case linked && identifier == "":
-		return plan{}, &refusal{fmt.Sprintf("Removing `%s` needs the identifier of the provider link. The identity has: %s. Example: `/ory delete-credential %s %s %s -- <reason>`",
-			typ, codeList(id.Identifiers[typ]), id.ID, typ, firstOr(id.Identifiers[typ], "<identifier>"))}
+		return plan{}, refuse("identifier_needed", fmt.Sprintf("Removing %s needs the identifier of the provider link. The identity has: %s. Example: `/ory delete-credential %s %s %s -- &lt;reason&gt;`",
+			code(typ), codeList(id.Identifiers[typ]), id.ID, esc(typ), esc(firstOr(id.Identifiers[typ], "<identifier>"))))
 	case linked && !slices.Contains(id.Identifiers[typ], identifier):
-		return plan{}, &refusal{fmt.Sprintf("Identity `%s` has no `%s` identifier `%s`. It has: %s.", id.ID, typ, identifier, codeList(id.Identifiers[typ]))}
+		return plan{}, refuse("no_such_link", fmt.Sprintf("Identity `%s` has no %s identifier %s. It has: %s.", id.ID, code(typ), code(identifier), codeList(id.Identifiers[typ])))
 	}
 	if linked {
-		return plan{effect: fmt.Sprintf("Remove the `%s` link `%s` (the identity has it).", typ, identifier),
+		return plan{effect: fmt.Sprintf("Remove the %s link %s (the identity has it).", code(typ), code(identifier)),
 			target: store.Target{Credential: typ, Identifier: identifier}}, nil
 	}
-	return plan{effect: fmt.Sprintf("Remove the `%s` credential (the identity has it).", typ), target: store.Target{Credential: typ}}, nil
+	return plan{effect: fmt.Sprintf("Remove the %s credential (the identity has it).", code(typ)), target: store.Target{Credential: typ}}, nil
 }
 
 // auditAck answers `/ory audit <anything but verify>` in the ack.
@@ -223,7 +223,7 @@ func auditAck(cmd commands.Command) string {
 	if cmd.Args[0] == "verify" {
 		return ""
 	}
-	return fmt.Sprintf("I don't know `/ory audit %s`. Did you mean `/ory audit verify`?", cmd.Args[0])
+	return fmt.Sprintf("I don't know %s. Did you mean `/ory audit verify`?", code("/ory audit "+cmd.Args[0]))
 }
 
 // humanDuration writes 1h0m0s as 1h and 30m0s as 30m.
@@ -252,7 +252,11 @@ func codeList(items []string) string {
 	if len(items) == 0 {
 		return "none"
 	}
-	return "`" + strings.Join(items, "`, `") + "`"
+	quoted := make([]string, len(items))
+	for i, s := range items {
+		quoted[i] = code(s)
+	}
+	return strings.Join(quoted, ", ")
 }
 
 func firstOr(items []string, fallback string) string {

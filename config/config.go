@@ -39,6 +39,9 @@ type Config struct {
 	Requesters UsersAndGroups `envconfig:"ORYBOT_REQUESTERS" desc:"optional: comma-separated Slack user ids (U…, W…) and user-group ids (S…) who may use /ory; empty means everyone"`
 	// Channels empty means any channel the bot is in.
 	Channels ChannelIDs `envconfig:"ORYBOT_CHANNELS" desc:"optional: comma-separated channel ids (C…, G…) where /ory is accepted; empty means any channel the bot is in"`
+	// AllowedTeams are workspaces, besides the app's own, whose members may
+	// use the bot.
+	AllowedTeams TeamIDs `envconfig:"ORYBOT_ALLOWED_TEAMS" desc:"optional: comma-separated Slack team ids (T…, E…) besides the app's own workspace whose members may use /ory, for Enterprise Grid"`
 	// ApprovalsRequired maps a changing verb to the distinct approvals it
 	// needs; verbs not named need one.
 	ApprovalsRequired Approvals `envconfig:"ORYBOT_APPROVALS_REQUIRED" desc:"optional: verb:count pairs such as lockout:2,recovery:1, for changing verbs and counts from 1 to 10"`
@@ -51,7 +54,10 @@ type Config struct {
 	// The default SweepInterval ends an expired request's card within 20
 	// seconds.
 	SweepInterval Duration `envconfig:"ORYBOT_SWEEP_INTERVAL" default:"20s" desc:"optional: how often expired and interrupted requests are ended, a positive Go duration such as 30m or 1h"`
-	LogLevel      LogLevel `envconfig:"ORYBOT_LOG_LEVEL" default:"info" desc:"optional: one of debug, info, warn, error"`
+	// AuditMaxLag is how long audit records may wait for the audit channel
+	// before changing requests are refused: no action without a trail.
+	AuditMaxLag Duration `envconfig:"ORYBOT_AUDIT_MAX_LAG" default:"15m" desc:"optional: how long audit records may wait for the audit channel before changing requests are refused, a positive Go duration such as 30m or 1h"`
+	LogLevel    LogLevel `envconfig:"ORYBOT_LOG_LEVEL" default:"info" desc:"optional: one of debug, info, warn, error"`
 	// ListenAddr is "" when the HTTP endpoints are off.
 	ListenAddr ListenAddr `envconfig:"ORYBOT_LISTEN_ADDR" default:":8080" desc:"optional: where /healthz, /readyz and /metrics are served, such as :8080, or off"`
 	// ActionTimeout bounds the Ory steps of one approved request. It is

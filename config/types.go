@@ -23,6 +23,7 @@ var (
 	_ envconfig.Decoder = (*ChannelID)(nil)
 	_ envconfig.Decoder = (*ChannelIDs)(nil)
 	_ envconfig.Decoder = (*UsersAndGroups)(nil)
+	_ envconfig.Decoder = (*TeamIDs)(nil)
 	_ envconfig.Decoder = (*Approvals)(nil)
 	_ envconfig.Decoder = (*Duration)(nil)
 	_ envconfig.Decoder = (*LogLevel)(nil)
@@ -32,6 +33,7 @@ var (
 var (
 	channelIDRE     = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
 	userOrGroupIDRE = regexp.MustCompile(`^[UWS][A-Z0-9]{2,}$`)
+	teamIDRE        = regexp.MustCompile(`^[TE][A-Z0-9]{2,}$`)
 )
 
 // ChannelID is a Slack channel id (C…, or G… for older private channels).
@@ -84,6 +86,25 @@ func (u *UsersAndGroups) Decode(value string) error {
 		return err
 	}
 	*u = ids
+	return nil
+}
+
+// TeamIDs is a comma-separated list of Slack workspace (T…) and Enterprise
+// Grid organization (E…) ids; blank items are dropped.
+type TeamIDs []string
+
+// Decode implements envconfig.Decoder.
+func (t *TeamIDs) Decode(value string) error {
+	ids, err := decodeList(value, func(item string) error {
+		if !teamIDRE.MatchString(item) {
+			return errors.New("is not a Slack team id (T…) or organization id (E…)")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*t = ids
 	return nil
 }
 

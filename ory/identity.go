@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -43,6 +44,12 @@ type Identity struct {
 	// "google:1234" for oidc or the email for password. Like Email, it is
 	// personal data.
 	Identifiers map[string][]string
+	// VerifiableAddresses and RecoveryAddresses are the values of the
+	// identity's verifiable and recovery addresses (emails or phone
+	// numbers), wherever the schema keeps them: traits.emails[],
+	// traits.contact.email… Like Email, they are personal data.
+	VerifiableAddresses []string
+	RecoveryAddresses   []string
 	// Fingerprint is a SHA-256 hex digest of the state, the traits and the
 	// credentials' types, versions and update times. Two reads with the same
 	// fingerprint saw the same identity, so a caller can detect a change
@@ -51,6 +58,10 @@ type Identity struct {
 	// value, because Kratos then touches the credentials' update times.
 	Fingerprint string
 }
+
+// LogValue implements slog.LogValuer: an identity is logged by its id
+// alone, so that its traits and addresses cannot reach a log by accident.
+func (i Identity) LogValue() slog.Value { return slog.StringValue(i.ID) }
 
 // Ping checks that the admin URL and API key work with one cheap call. It
 // returns ErrWrongURL when the URL is Kratos's public port, and
@@ -190,6 +201,12 @@ func toIdentity(in *client.Identity) Identity {
 		}
 	}
 	slices.Sort(out.CredentialTypes)
+	for _, a := range in.VerifiableAddresses {
+		out.VerifiableAddresses = append(out.VerifiableAddresses, a.Value)
+	}
+	for _, a := range in.RecoveryAddresses {
+		out.RecoveryAddresses = append(out.RecoveryAddresses, a.Value)
+	}
 	out.Fingerprint = fingerprint(out.State, in.Traits, out.CredentialTypes, creds)
 	return out
 }

@@ -87,6 +87,9 @@ func TestIdentity(t *testing.T) {
 			Email:           email,
 			CredentialTypes: []string{"password"},
 			Identifiers:     map[string][]string{"password": {strings.ToLower(email)}},
+			// Kratos keeps addresses in lower case.
+			VerifiableAddresses: []string{strings.ToLower(email)},
+			RecoveryAddresses:   []string{strings.ToLower(email)},
 		}
 		if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(ory.Identity{}, "CreatedAt", "Fingerprint")); diff != "" {
 			t.Errorf("Identity mismatch (-want +got):\n%s", diff)

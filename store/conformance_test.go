@@ -86,6 +86,8 @@ func testStore(t *testing.T, newStore func(t *testing.T) *Store) {
 	t.Run("AuditConcurrent", func(t *testing.T) { testAuditConcurrent(t, []*Store{newStore(t)}) })
 	t.Run("AuditSince", func(t *testing.T) { testAuditSince(t, newStore(t)) })
 	t.Run("AuditTamper", func(t *testing.T) { testAuditTamper(t, newStore) })
+	t.Run("SecretMessages", func(t *testing.T) { testSecretMessages(t, newStore(t)) })
+	t.Run("OldestUndelivered", func(t *testing.T) { testOldestUndelivered(t, newStore(t)) })
 }
 
 // testSharedDatabase runs the part of the contract that needs several Stores

@@ -150,6 +150,18 @@ func migrations() [][]string {
 			)`,
 			`INSERT INTO delivery_lease (id, holder, until) VALUES (1, '', 0)`,
 		},
+		// 5: Slack messages that carry a recovery secret, to be deleted when
+		// the secret expires, also after a restart. They name the message
+		// (channel and ts), never hold the secret.
+		{
+			`CREATE TABLE secret_messages (
+				channel_id TEXT NOT NULL,
+				ts         TEXT NOT NULL,
+				delete_at  BIGINT NOT NULL,
+				PRIMARY KEY (channel_id, ts)
+			)`,
+			`CREATE INDEX secret_messages_delete_at ON secret_messages (delete_at)`,
+		},
 	}
 }
 

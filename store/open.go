@@ -33,7 +33,7 @@ const acceptedURLs = `use a SQLite path ("orybot.db"), "sqlite:PATH" or "file:PA
 // Error messages never repeat a password: they name a PostgreSQL database
 // by its URL without password and parameters.
 func Open(ctx context.Context, databaseURL string) (*Store, error) {
-	return open(ctx, databaseURL, true)
+	return open(ctx, databaseURL, create)
 }
 
 // OpenExisting is Open for a database that must exist already: it fails
@@ -41,39 +41,92 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 // with tables. Tools that read the database, such as "orybot audit
 // verify", use it, since a new empty database would pass for a clean one.
 func OpenExisting(ctx context.Context, databaseURL string) (*Store, error) {
-	return open(ctx, databaseURL, false)
+	return open(ctx, databaseURL, existing)
 }
 
-// open is Open, and OpenExisting when create is false.
-func open(ctx context.Context, databaseURL string, create bool) (*Store, error) {
+// OpenReadOnly opens a database that must exist already, for reading only:
+// it never migrates, and the database refuses writes (SQLite's mode=ro and
+// query_only, PostgreSQL's default_transaction_read_only). Its schema must
+// be one this orybot can read. "orybot audit verify" and "export" use it,
+// so that checking the trail cannot change it.
+func OpenReadOnly(ctx context.Context, databaseURL string) (*Store, error) {
+	return open(ctx, databaseURL, readOnly)
+}
+
+// openMode says what open may do to the database.
+type openMode int
+
+const (
+	create   openMode = iota // create the database if need be, and migrate it
+	existing                 // migrate a database that exists
+	readOnly                 // read a database that exists; no writes at all
+)
+
+// open is Open, OpenExisting or OpenReadOnly, by mode.
+func open(ctx context.Context, databaseURL string, mode openMode) (*Store, error) {
 	if isPostgresURL(databaseURL) {
-		return openPostgres(ctx, databaseURL, create)
+		return openPostgres(ctx, databaseURL, mode)
 	}
 	dsn, path, err := sqliteDSN(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	if !create {
+	switch mode {
+	case existing:
 		// SQLite's URI parameter mode=rw opens read-write without creating.
 		dsn, err = setDefaultParam(dsn, "mode", "rw")
-		if err != nil {
-			return nil, fmt.Errorf("open store: %w", err)
+	case readOnly:
+		// Switching to WAL writes to the file, which mode=ro refuses; a
+		// reader does not need it.
+		dsn, err = withoutPragma(dsn, "journal_mode")
+		if err == nil {
+			dsn, err = setDefaultParam(dsn, "mode", "ro")
 		}
+		if err == nil {
+			dsn += "&_pragma=query_only(1)"
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	// migrate is also the first use of the database, so it reports a file
-	// that cannot be opened.
-	if err := migrate(ctx, db, sqliteBackend); err != nil {
+	// migrate (or checkSchema) is also the first use of the database, so it
+	// reports a file that cannot be opened.
+	if mode == readOnly {
+		err = checkSchema(ctx, db)
+	} else {
+		err = migrate(ctx, db, sqliteBackend)
+	}
+	if err != nil {
 		db.Close()
-		if !create && isCantOpen(err) {
+		if mode != create && isCantOpen(err) {
 			return nil, fmt.Errorf("open store %s: no such database, or it cannot be opened: %w", path, err)
 		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return newStore(db, sqliteBackend, path), nil
+}
+
+// auditSchemaVersion is the first schema version with the audit trail.
+const auditSchemaVersion = 2
+
+// checkSchema checks, without writing, that db has a schema this orybot can
+// read the audit trail from.
+func checkSchema(ctx context.Context, db *sql.DB) error {
+	var version int
+	if err := db.QueryRowContext(ctx, `SELECT version FROM schema_version WHERE id = 1`).Scan(&version); err != nil {
+		return fmt.Errorf("read schema version (is this an orybot database?): %w", err)
+	}
+	switch {
+	case version > len(migrations()):
+		return fmt.Errorf("database schema version %d is newer than this orybot knows (%d); upgrade orybot", version, len(migrations()))
+	case version < auditSchemaVersion:
+		return fmt.Errorf("database schema version %d has no audit trail yet", version)
+	}
+	return nil
 }
 
 // sqliteDSN turns databaseURL into a modernc.org/sqlite data source name

@@ -16,10 +16,14 @@ import (
 // SQLite, PostgreSQL never creates a database on connecting; OpenExisting
 // (create false) also refuses a database without orybot's tables, which
 // would otherwise pass for a clean one.
-func openPostgres(ctx context.Context, databaseURL string, create bool) (*Store, error) {
+func openPostgres(ctx context.Context, databaseURL string, mode openMode) (*Store, error) {
 	cfg, name, redact, err := postgresConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if mode == readOnly {
+		// Every transaction of every connection is read-only.
+		cfg.RuntimeParams["default_transaction_read_only"] = "on"
 	}
 	db := stdlib.OpenDB(*cfg)
 	// Several replicas share the server's max_connections (100 by default);
@@ -32,7 +36,7 @@ func openPostgres(ctx context.Context, databaseURL string, create bool) (*Store,
 	if err := db.PingContext(ctx); err != nil {
 		return fail(fmt.Errorf("connect: %w", err))
 	}
-	if !create {
+	if mode != create {
 		var exists bool
 		err := db.QueryRowContext(ctx, `SELECT to_regclass('schema_version') IS NOT NULL`).Scan(&exists)
 		if err != nil {
@@ -42,7 +46,12 @@ func openPostgres(ctx context.Context, databaseURL string, create bool) (*Store,
 			return fail(errors.New("the database has no orybot tables (no schema_version); check the URL"))
 		}
 	}
-	if err := migrate(ctx, db, postgresBackend); err != nil {
+	if mode == readOnly {
+		err = checkSchema(ctx, db)
+	} else {
+		err = migrate(ctx, db, postgresBackend)
+	}
+	if err != nil {
 		return fail(err)
 	}
 	return newStore(db, postgresBackend, ""), nil

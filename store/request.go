@@ -59,11 +59,16 @@ type Target struct {
 // with the identity as it is then. Nothing in it is secret: the email is
 // masked, and kept in full only as a digest salted with the request id.
 type Snapshot struct {
-	Email       string   `json:"email,omitempty"`        // masked, for the card
-	EmailDigest string   `json:"email_digest,omitempty"` // see the bot's emailDigest
-	State       string   `json:"state"`
-	Fingerprint string   `json:"fingerprint"` // ory.Identity.Fingerprint: state, traits and credentials
-	Credentials []string `json:"credentials"` // credential types
+	Email       string `json:"email,omitempty"`        // masked, for the card
+	EmailDigest string `json:"email_digest,omitempty"` // see the bot's emailDigest
+	// AddressDigests are digests like EmailDigest of every address of the
+	// identity: its credentials' identifiers and its verifiable and
+	// recovery addresses. Requests made before it existed have only
+	// EmailDigest.
+	AddressDigests []string `json:"address_digests,omitempty"`
+	State          string   `json:"state"`
+	Fingerprint    string   `json:"fingerprint"` // ory.Identity.Fingerprint: state, traits and credentials
+	Credentials    []string `json:"credentials"` // credential types
 }
 
 // display is what the display column holds: the snapshot and the words

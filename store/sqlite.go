@@ -116,3 +116,20 @@ func isCantOpen(err error) bool {
 	var e *sqlite.Error
 	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_CANTOPEN
 }
+
+// withoutPragma returns dsn without the _pragma parameters that set pragma.
+func withoutPragma(dsn, pragma string) (string, error) {
+	base, params, _ := strings.Cut(dsn, "?")
+	q, err := url.ParseQuery(params)
+	if err != nil {
+		return "", fmt.Errorf("database URL parameters: %w", err)
+	}
+	var keep []string
+	for _, v := range q["_pragma"] {
+		if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(v)), pragma) {
+			keep = append(keep, v)
+		}
+	}
+	q["_pragma"] = keep
+	return base + "?" + q.Encode(), nil
+}

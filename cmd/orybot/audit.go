@@ -133,10 +133,11 @@ func parseSince(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("audit export: --since %q is neither an RFC 3339 time (2026-11-20T09:30:00Z) nor a date (2026-11-20)", s)
 }
 
-// openAuditStore opens the existing database: a new, empty one would pass
-// verification.
+// openAuditStore opens the existing database, read-only: a new, empty one
+// would pass verification, and checking the trail must not change it (not
+// even by migrating it).
 func openAuditStore(ctx context.Context, databaseURL string) (*store.Store, error) {
-	st, err := store.OpenExisting(ctx, databaseURL)
+	st, err := store.OpenReadOnly(ctx, databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("open ORYBOT_DATABASE_URL: %w", err)
 	}

@@ -128,8 +128,19 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 		opts = append(opts, slack.OptionAPIURL(cfg.SlackAPIURL))
 	}
 	api := slack.New(cfg.SlackBotToken, opts...)
+	if err := oc.Ping(ctx); err != nil {
+		return fmt.Errorf("check ORY_ADMIN_URL and ORY_API_KEY: %w", err)
+	}
+	auth, err := api.AuthTestContext(ctx)
+	if err != nil {
+		return fmt.Errorf("check SLACK_BOT_TOKEN: slack auth.test: %w", err)
+	}
+	logger.Info("connecting to slack", "bot_user", auth.UserID, "team", auth.TeamID)
+
 	b := bot.New(logger, api, deps(oc, st, m), bot.Config{
 		AuditChannel:      string(cfg.AuditChannel),
+		TeamID:            auth.TeamID,
+		AllowedTeams:      cfg.AllowedTeams,
 		Approvers:         cfg.Approvers,
 		Requesters:        cfg.Requesters,
 		Channels:          cfg.Channels,
@@ -140,8 +151,9 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 		SweepInterval:     time.Duration(cfg.SweepInterval),
 		WorkTimeout:       cfg.WorkTimeout,
 		ActionTimeout:     time.Duration(cfg.ActionTimeout),
+		AuditMaxLag:       time.Duration(cfg.AuditMaxLag),
 	})
-
+	// The port was taken at start; the probes answer once the bot exists.
 	served := make(chan error, 1)
 	if ln != nil {
 		sctx, stop := context.WithCancel(ctx)
@@ -151,15 +163,6 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	} else {
 		close(served)
 	}
-
-	if err := oc.Ping(ctx); err != nil {
-		return fmt.Errorf("check ORY_ADMIN_URL and ORY_API_KEY: %w", err)
-	}
-	auth, err := api.AuthTestContext(ctx)
-	if err != nil {
-		return fmt.Errorf("check SLACK_BOT_TOKEN: slack auth.test: %w", err)
-	}
-	logger.Info("connecting to slack", "bot_user", auth.UserID, "team", auth.TeamID)
 	err = b.Run(ctx)
 	logger.Info("stopped")
 	return err
@@ -177,6 +180,8 @@ func deps(oc *ory.Client, st *store.Store, m *metrics.Metrics) bot.Deps {
 		Sweeps:     st,
 		Listings:   st,
 		Outbox:     st,
+		Backlog:    st,
+		Secrets:    st,
 		Metrics:    m,
 	}
 }

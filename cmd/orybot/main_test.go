@@ -59,11 +59,11 @@ func (s *syncBuffer) String() string {
 // injected status instead of passing them on. It also records every call,
 // and inject makes it answer any method and path with an injected status.
 type oryProxy struct {
-	patches   atomic.Int64
+	patches atomic.Int64
 	// applied counts the PATCHes Kratos carried out (2xx): a retry of one
 	// that lost a race in Kratos's database (400, nothing changed) is a
 	// second patch but not a second change.
-	applied atomic.Int64
+	applied   atomic.Int64
 	failPatch atomic.Int64 // HTTP status to answer PATCH with; 0 passes it on
 	authBad   atomic.Int64
 	// requireKey makes the proxy refuse a call without the right API key
@@ -232,10 +232,24 @@ func (h *harness) setenv(t *testing.T, key, value string) {
 	})
 }
 
-func newHarness(t *testing.T, opts ...slacktest.Option) *harness {
+// option configures a harness: a kratostest.Option for its Kratos or a
+// slacktest.Option for its fake Slack.
+type option = any
+
+func newHarness(t *testing.T, opts ...option) *harness {
+	var kopts []kratostest.Option
+	var sopts []slacktest.Option
+	for _, o := range opts {
+		switch o := o.(type) {
+		case kratostest.Option:
+			kopts = append(kopts, o)
+		case slacktest.Option:
+			sopts = append(sopts, o)
+		}
+	}
 	h := &harness{
-		kratos: kratostest.Start(t),
-		slack:  slacktest.New(t, opts...),
+		kratos: kratostest.Start(t, kopts...),
+		slack:  slacktest.New(t, sopts...),
 		dbPath: filepath.Join(t.TempDir(), "orybot.db"),
 		logs:   &syncBuffer{},
 	}

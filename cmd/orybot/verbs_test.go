@@ -427,23 +427,23 @@ func TestRecoveryEndToEnd(t *testing.T) {
 
 	// issue requests text for identity id, has it approved, checks that
 	// the secret expires ttl later, and returns the request id, the one
-	// ephemeral message that carries the secret, and the card.
+	// direct message that carries the secret (unescaped), and the card.
 	issue := func(t *testing.T, text, id string, ttl time.Duration) (string, string, slacktest.Message) {
 		t.Helper()
-		ephemerals := len(h.slack.Calls("chat.postEphemeral"))
+		posts := len(h.slack.Calls("chat.postMessage"))
 		reqID, card := h.request(t, text)
-		contains(t, "pending card", blocks(card), id, "Only the requester receives it")
+		contains(t, "pending card", blocks(card), id, "Only the requester receives it", "direct message")
 		approved := time.Now()
 		card = h.approve(t, reqID, card, "*Done*")
-		calls := h.slack.Calls("chat.postEphemeral")[ephemerals:]
+		calls := secretDMs(h.slack.Calls("chat.postMessage")[posts:])
 		if len(calls) != 1 {
-			t.Fatalf("%d chat.postEphemeral calls, want exactly 1", len(calls))
+			t.Fatalf("%d direct messages with a secret to the requester, want exactly 1", len(calls))
 		}
-		if ch, u := calls[0].Params.Get("channel"), calls[0].Params.Get("user"); ch != opsChan || u != requester {
-			t.Errorf("secret went to user %s in %s, want %s in %s, where the request was made", u, ch, requester, opsChan)
+		if n := len(h.slack.Calls("chat.postEphemeral")); n != 0 {
+			t.Errorf("%d chat.postEphemeral calls, want none: Slack drops them for inactive users", n)
 		}
-		msg := calls[0].Params.Get("text")
-		contains(t, "ephemeral", msg, id, reqID)
+		msg := slackUnescape.Replace(calls[0].Params.Get("text"))
+		contains(t, "direct message", msg, id, reqID)
 		m := slackDateRE.FindStringSubmatch(msg)
 		if m == nil {
 			t.Fatalf("ephemeral %q has no expiry", msg)
@@ -453,7 +453,7 @@ func TestRecoveryEndToEnd(t *testing.T) {
 		if d := expires.Sub(approved.Add(ttl)); d < -time.Minute || d > time.Minute {
 			t.Errorf("secret expires %v, want about %v after approval", expires, ttl)
 		}
-		contains(t, "done card", blocks(card), "sent to <@"+requester+"> only", "expires <!date^"+m[1]+"^")
+		contains(t, "done card", blocks(card), "sent to <@"+requester+"> only, by direct message", "expires <!date^"+m[1]+"^")
 		contains(t, "audit record", h.waitAudit(t, reqID), "done", "fingerprint", "expires <!date^"+m[1]+"^")
 		if got := h.status(t, reqID); got != store.StatusDone {
 			t.Errorf("status = %s, want done", got)
@@ -498,22 +498,29 @@ func TestRecoveryEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("delivery failure discards the secret", func(t *testing.T) {
+	t.Run("a refused direct message is not sent", func(t *testing.T) {
 		email := "undelivered@customer.example"
 		h.kratos.CreateIdentity(t, email)
 		reqID, card := h.request(t, "recovery "+email+" -- slack is flaky")
-		h.slack.FailNext("chat.postEphemeral", "user_not_in_channel", 1)
-		card = h.approve(t, reqID, card, "*Failed*")
-		contains(t, "failed card", blocks(card), "would not deliver it", "user_not_in_channel")
+		// Slack refuses every post to the requester, the secret's too.
+		h.slack.SetMember(requester, false)
+		defer h.slack.SetMember(requester, true)
+		h.click(t, approver1, card, "approve", reqID)
+		card = h.waitCard(t, reqID, "*Failed*")
+		contains(t, "failed card", blocks(card), "*not sent*", "not_in_channel")
+		if strings.Contains(blocks(card), "sent to <@") {
+			t.Errorf("failed card says the secret was sent:\n%s", blocks(card))
+		}
+		contains(t, "audit record", h.waitAudit(t, reqID), "not sent")
 		if got := h.status(t, reqID); got != store.StatusFailed {
 			t.Errorf("status = %s, want failed", got)
 		}
-		// The injected fault was answered, so the call was recorded with
-		// the link; it must not have reached anything else.
-		calls := h.slack.Calls("chat.postEphemeral")
-		link := urlRE.FindString(calls[len(calls)-1].Params.Get("text"))
+		// The refused call was recorded with the link; it must not have
+		// reached anything else.
+		calls := secretDMs(h.slack.Calls("chat.postMessage"))
+		link := urlRE.FindString(slackUnescape.Replace(calls[len(calls)-1].Params.Get("text")))
 		if link == "" {
-			t.Fatalf("failed chat.postEphemeral carried no link")
+			t.Fatalf("refused direct message carried no link")
 		}
 		h.assertNowhere(t, link)
 	})
@@ -559,16 +566,69 @@ func TestRecoveryEndToEnd(t *testing.T) {
 	t.Run("unknown identity", func(t *testing.T) {
 		contains(t, "reply", h.refused(t, "recovery nobody@customer.example -- test"), "No identity in Ory has the email")
 	})
+
+	stop()
+	h.setenv(t, "ORYBOT_RECOVERY_TTL", "10s")
+	h.setenv(t, "ORYBOT_SWEEP_INTERVAL", "1s")
+	stop = h.startBot(t)
+
+	t.Run("deleted when it expires, also after a restart", func(t *testing.T) {
+		email := "fleeting@customer.example"
+		id := h.kratos.CreateIdentity(t, email)
+		reqID, msg, _ := issue(t, "recovery "+email+" -- short-lived", id, 10*time.Second)
+		dm := func() []slacktest.Message {
+			var out []slacktest.Message
+			for _, m := range h.slack.Messages(requester) {
+				if strings.HasPrefix(m.Text, "Recovery ") && strings.Contains(m.Text, reqID) {
+					out = append(out, m)
+				}
+			}
+			return out
+		}
+		if len(dm()) != 1 {
+			t.Fatalf("the requester has %d direct messages with a secret, want 1", len(dm()))
+		}
+		// The bot that sent it stops before it expires; the next one
+		// deletes it.
+		stop()
+		h.startBot(t)
+		if err := h.slack.WaitFor(ctxT(t), func() bool { return len(dm()) == 0 }); err != nil {
+			t.Fatalf("the direct message with the secret was not deleted after it expired")
+		}
+		deleted := h.slack.Deleted()
+		if len(deleted) == 0 || !strings.Contains(slackUnescape.Replace(deleted[len(deleted)-1].Text), urlRE.FindString(msg)) {
+			t.Errorf("chat.delete did not remove the message with the secret")
+		}
+	})
+}
+
+// slackUnescape undoes Slack's escaping of &, < and > in message text.
+var slackUnescape = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
+
+// secretDMs returns the chat.postMessage calls among calls that are direct
+// messages to the requester carrying a recovery secret.
+func secretDMs(calls []slacktest.Call) []slacktest.Call {
+	var out []slacktest.Call
+	for _, c := range calls {
+		if c.Params.Get("channel") == requester && strings.HasPrefix(c.Params.Get("text"), "Recovery ") {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // assertNowhere fails the test if a secret appears anywhere the bot wrote
-// except chat.postEphemeral: in any version of any Slack message, any Web
-// API call, any response_url post, the bot's log, or the database files.
+// except the direct message to the requester that carries it: in any
+// version of any other Slack message, any other Web API call, any
+// response_url post, the bot's log, or the database files.
 func (h *harness) assertNowhere(t *testing.T, secrets ...string) {
 	t.Helper()
 	places := map[string]string{"bot logs": h.logs.String()}
 	var sb strings.Builder
-	for _, m := range h.slack.Messages("") {
+	for _, m := range append(h.slack.Messages(""), h.slack.Deleted()...) {
+		if m.Channel == requester && strings.HasPrefix(m.Text, "Recovery ") {
+			continue
+		}
 		for _, v := range m.Versions {
 			sb.WriteString(v.Text + "\n" + string(v.Blocks) + "\n")
 		}
@@ -576,7 +636,7 @@ func (h *harness) assertNowhere(t *testing.T, secrets ...string) {
 	places["Slack messages (every version)"] = sb.String()
 	sb.Reset()
 	for _, c := range h.slack.Calls("") {
-		if c.Method == "chat.postEphemeral" {
+		if len(secretDMs([]slacktest.Call{c})) == 1 && c.Method == "chat.postMessage" {
 			continue
 		}
 		for k, vs := range c.Params {

@@ -69,8 +69,12 @@ type Server struct {
 // if it is missing, Start skips t (fails it when CI=true).
 // Kratos's own log goes to a file in t.TempDir and is copied to t.Log only
 // if the test fails.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	bin := findBinary(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "kratos.yml")
@@ -82,7 +86,7 @@ func Start(t testing.TB) *Server {
 	// grab one in between, so a start that dies early is retried.
 	var lastErr error
 	for attempt := 1; attempt <= 3; attempt++ {
-		s, err := start(t, bin, dir, cfgPath, attempt)
+		s, err := start(t, bin, dir, cfgPath, attempt, o)
 		if err == nil {
 			return s
 		}
@@ -146,7 +150,7 @@ func moduleLine(gomod []byte) string {
 	return ""
 }
 
-func start(t testing.TB, bin, dir, cfgPath string, attempt int) (*Server, error) {
+func start(t testing.TB, bin, dir, cfgPath string, attempt int, o options) (*Server, error) {
 	t.Helper()
 	publicPort, err := freePort()
 	if err != nil {
@@ -166,10 +170,14 @@ func start(t testing.TB, bin, dir, cfgPath string, attempt int) (*Server, error)
 	if err != nil {
 		return nil, err
 	}
-	schemas, _ := json.Marshal([]map[string]string{{
+	list := []map[string]string{{
 		"id":  "default",
 		"url": "base64://" + base64.StdEncoding.EncodeToString(identitySchema),
-	}})
+	}}
+	for _, sc := range o.schemas {
+		list = append(list, map[string]string{"id": sc.id, "url": "base64://" + base64.StdEncoding.EncodeToString(sc.schema)})
+	}
+	schemas, _ := json.Marshal(list)
 
 	cmd := exec.Command(bin, "serve", "-c", cfgPath, "--sqa-opt-out", "--dev")
 	cmd.Dir = dir
@@ -327,7 +335,12 @@ func (s *Server) DeleteIdentity(t testing.TB, id string) {
 // and returns the new session's id and token.
 func (s *Server) Login(t testing.TB, email string) (sessionID, token string) {
 	t.Helper()
-	flow, resp, err := s.public.FrontendAPI.CreateNativeLoginFlow(ctx(t)).Execute()
+	return s.login(t, s.public, email)
+}
+
+func (s *Server) login(t testing.TB, public *client.APIClient, email string) (sessionID, token string) {
+	t.Helper()
+	flow, resp, err := public.FrontendAPI.CreateNativeLoginFlow(ctx(t)).Execute()
 	if err != nil {
 		t.Fatalf("kratostest: create login flow: %v", describe(resp, err))
 	}
@@ -336,7 +349,7 @@ func (s *Server) Login(t testing.TB, email string) (sessionID, token string) {
 		Identifier: email,
 		Password:   Password,
 	}}
-	login, resp, err := s.public.FrontendAPI.UpdateLoginFlow(ctx(t)).Flow(flow.Id).UpdateLoginFlowBody(body).Execute()
+	login, resp, err := public.FrontendAPI.UpdateLoginFlow(ctx(t)).Flow(flow.Id).UpdateLoginFlowBody(body).Execute()
 	if err != nil {
 		t.Fatalf("kratostest: log in: %v", describe(resp, err))
 	}

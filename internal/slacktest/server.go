@@ -102,11 +102,13 @@ type Server struct {
 	faults        map[string][]fault
 	delays        map[string]time.Duration
 	members       map[string]bool
+	archived      map[string]bool
 	channelUsers  map[string][]string
 	groups        map[string][]string
 	users         map[string]user
 	planUpgrade   bool
 	messages      []*Message
+	deleted       []Message
 	ephemerals    []Ephemeral
 	views         []View
 	responseURLs  map[string]bool
@@ -143,6 +145,7 @@ func New(t testing.TB, opts ...Option) *Server {
 		faults:       map[string][]fault{},
 		delays:       map[string]time.Duration{},
 		members:      map[string]bool{},
+		archived:     map[string]bool{},
 		channelUsers: map[string][]string{},
 		groups:       map[string][]string{},
 		users:        map[string]user{},

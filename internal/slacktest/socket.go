@@ -186,6 +186,7 @@ type SlashCommand struct {
 	ChannelName string // default: Channel lowercased
 	Command     string // e.g. "/ory"
 	Text        string // what follows the command
+	Team        string // the user's workspace; default TeamID (another is a Slack Connect user)
 }
 
 // SlashCommand sends a slash_commands envelope with a fresh response_url
@@ -196,7 +197,7 @@ func (s *Server) SlashCommand(ctx context.Context, cmd SlashCommand) (*Envelope,
 	env.ResponseURL, env.TriggerID = s.newResponseURL()
 	payload, err := json.Marshal(map[string]string{
 		"token":        "verification-token",
-		"team_id":      TeamID,
+		"team_id":      or(cmd.Team, TeamID),
 		"team_domain":  "orybot-test",
 		"channel_id":   cmd.Channel,
 		"channel_name": or(cmd.ChannelName, strings.ToLower(cmd.Channel)),
@@ -225,6 +226,7 @@ type BlockAction struct {
 	ActionID    string
 	BlockID     string
 	Value       string
+	Team        string // the user's workspace; default TeamID (another is a Slack Connect user)
 }
 
 // BlockAction sends an interactive envelope with a block_actions payload for a
@@ -241,8 +243,8 @@ func (s *Server) BlockAction(ctx context.Context, a BlockAction) (*Envelope, err
 		"type":       "block_actions",
 		"token":      "verification-token",
 		"api_app_id": AppID,
-		"team":       map[string]any{"id": TeamID, "domain": "orybot-test"},
-		"user":       map[string]any{"id": a.User, "username": userName, "name": userName, "team_id": TeamID},
+		"team":       map[string]any{"id": or(a.Team, TeamID), "domain": "orybot-test"},
+		"user":       map[string]any{"id": a.User, "username": userName, "name": userName, "team_id": or(a.Team, TeamID)},
 		"channel":    map[string]any{"id": a.Channel, "name": or(a.ChannelName, strings.ToLower(a.Channel))},
 		"container": map[string]any{
 			"type":         "message",

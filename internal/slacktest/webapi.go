@@ -202,6 +202,8 @@ func (s *Server) answer(method, token string, p url.Values) obj {
 		return s.updateLocked(p)
 	case "chat.postEphemeral":
 		return s.postEphemeralLocked(p)
+	case "chat.delete":
+		return s.deleteLocked(p)
 	case "usergroups.users.list":
 		if s.planUpgrade {
 			return failure("plan_upgrade_required")
@@ -251,6 +253,8 @@ func (s *Server) checkPostLocked(p url.Values) (slackErr string) {
 	switch {
 	case p.Get("channel") == "":
 		return "channel_not_found"
+	case s.archived[p.Get("channel")]:
+		return "is_archived"
 	case !s.isMemberLocked(p.Get("channel")):
 		return "not_in_channel"
 	case p.Has("blocks") && !json.Valid([]byte(p.Get("blocks"))):
