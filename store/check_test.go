@@ -34,14 +34,15 @@ func TestCheckSchemaSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rw.db.ExecContext(t.Context(), `UPDATE schema_version SET version = 1`); err != nil {
+	older := len(migrations()) - 1
+	if _, err := rw.db.ExecContext(t.Context(), `UPDATE schema_version SET version = $1`, older); err != nil {
 		t.Fatal(err)
 	}
 	rw.Close()
-	if have, _, err := CheckSchema(t.Context(), path); err != nil || have != 1 {
-		t.Errorf("CheckSchema of a version 1 schema = %d, %v; want 1", have, err)
+	if have, _, err := CheckSchema(t.Context(), path); err != nil || have != older {
+		t.Errorf("CheckSchema of a version %d schema = %d, %v; want %[1]d", older, have, err)
 	}
-	if have, _, _ := CheckSchema(t.Context(), path); have != 1 {
+	if have, _, _ := CheckSchema(t.Context(), path); have != older {
 		t.Errorf("CheckSchema migrated the database to %d", have)
 	}
 

@@ -118,6 +118,9 @@ const auditSchemaVersion = 2
 func checkSchema(ctx context.Context, db *sql.DB) error {
 	var version int
 	if err := db.QueryRowContext(ctx, `SELECT version FROM schema_version WHERE id = 1`).Scan(&version); err != nil {
+		if strings.Contains(err.Error(), "no such table") {
+			err = ErrNoSchema
+		}
 		return fmt.Errorf("read schema version (is this an orybot database?): %w", err)
 	}
 	switch {

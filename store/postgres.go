@@ -43,7 +43,7 @@ func openPostgres(ctx context.Context, databaseURL string, mode openMode) (*Stor
 			return fail(err)
 		}
 		if !exists {
-			return fail(errors.New("the database has no orybot tables (no schema_version); check the URL"))
+			return fail(fmt.Errorf("%w; check the URL", ErrNoSchema))
 		}
 	}
 	if mode == readOnly {

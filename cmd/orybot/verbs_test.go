@@ -527,7 +527,7 @@ func TestRecoveryEndToEnd(t *testing.T) {
 
 	stop()
 	h.setenv(t, "ORYBOT_RECOVERY_TTL", "30m")
-	h.startBot(t)
+	stop = h.startBot(t)
 
 	t.Run("code", func(t *testing.T) {
 		email := "coded@customer.example"

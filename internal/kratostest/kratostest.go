@@ -284,21 +284,7 @@ func newAPIClient(baseURL string) *client.APIClient {
 // password Password, and returns its id.
 func (s *Server) CreateIdentity(t testing.TB, email string) string {
 	t.Helper()
-	body := client.CreateIdentityBody{
-		SchemaId: "default",
-		State:    new("active"),
-		Traits:   map[string]any{"email": email},
-		Credentials: &client.IdentityWithCredentials{
-			Password: &client.IdentityWithCredentialsPassword{
-				Config: &client.IdentityWithCredentialsPasswordConfig{Password: new(Password)},
-			},
-		},
-	}
-	id, resp, err := s.admin.IdentityAPI.CreateIdentity(ctx(t)).CreateIdentityBody(body).Execute()
-	if err != nil {
-		t.Fatalf("kratostest: create identity: %v", describe(resp, err))
-	}
-	return id.Id
+	return s.CreateIdentityWithTraits(t, "default", map[string]any{"email": email})
 }
 
 // SetEmail replaces the email trait of identity id.
