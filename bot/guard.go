@@ -23,12 +23,28 @@ func (b *Bot) guard(responseURL string, work func(context.Context)) func(context
 	return func(ctx context.Context) {
 		defer func() {
 			if p := recover(); p != nil {
-				ref := b.logPanic(p)
-				b.reply(ctx, responseURL, fmt.Sprintf("Something went wrong inside orybot (reference `%s`). An admin can look up the reference in the bot's log; the bot keeps running.", ref))
+				b.reply(ctx, responseURL, panicWords(b.logPanic(p)))
 			}
 		}()
 		work(ctx)
 	}
+}
+
+// commandAck is command with a panic turned into an answer, so that the
+// envelope is still acknowledged and Slack does not deliver it again.
+func (b *Bot) commandAck(sc slack.SlashCommand) (ack any, work func(context.Context)) {
+	defer func() {
+		if p := recover(); p != nil {
+			ack, work = ephemeral(panicWords(b.logPanic(p))), nil
+		}
+	}()
+	return b.command(sc)
+}
+
+// panicWords tells the user that their command hit a bug, with the
+// reference of the log line.
+func panicWords(ref string) string {
+	return fmt.Sprintf("Something went wrong inside orybot (reference `%s`). An admin can look up the reference in the bot's log; the bot keeps running.", ref)
 }
 
 // logPanic logs a recovered panic and returns its reference.

@@ -2,8 +2,13 @@ package bot
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/orybot/orybot/commands"
+	"github.com/orybot/orybot/internal/slacktest"
+	"github.com/slack-go/slack"
 )
 
 func TestGuardRecoversPanics(t *testing.T) {
@@ -29,5 +34,20 @@ func TestCheckApprovalsReachable(t *testing.T) {
 	}
 	if msg := err.Error(); !strings.Contains(msg, "ORYBOT_APPROVALS_REQUIRED") || !strings.Contains(msg, "lockout") || strings.Contains(msg, "recovery") {
 		t.Errorf("error = %q, want it to name ORYBOT_APPROVALS_REQUIRED and lockout only", msg)
+	}
+}
+
+// A panic while the ack is built still acknowledges the envelope, with the
+// reference of the log line, so that Slack does not deliver it again.
+func TestCommandAckRecoversPanics(t *testing.T) {
+	b := New(testLogger(t), nil, testDeps(&fakeOry{}, nil), testConfig())
+	b.verbs[commands.Help] = verb{access: anyone, ack: func(commands.Command) string { panic("boom") }}
+	ack, work := b.commandAck(slack.SlashCommand{TeamID: slacktest.TeamID, UserID: "UREQ", ChannelID: "COPS", Text: "help"})
+	if work != nil {
+		t.Error("a panicking command returned work")
+	}
+	m, ok := ack.(map[string]any)
+	if !ok || !strings.Contains(fmt.Sprint(m["text"]), "reference `") || m["response_type"] != slack.ResponseTypeEphemeral {
+		t.Errorf("ack = %#v, want an ephemeral answer with a reference", ack)
 	}
 }

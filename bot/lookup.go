@@ -141,11 +141,16 @@ func (b *Bot) pending(ctx context.Context, in *invocation) {
 		lines = append(lines, fmt.Sprintf("• `%s` `%s` on `%s` (%s), expires %s · %s",
 			r.ID, r.Verb, r.IdentityID, role, slackDate(r.ExpiresAt), cardLink(r)))
 	}
+	note := ""
+	if approver && email == "" {
+		// Every request others made is left out above; say why.
+		note = "\n\n" + noEmailWords
+	}
 	if len(lines) == 0 {
-		in.say(ctx, "No open requests that you can act on.")
+		in.say(ctx, "No open requests that you can act on."+note)
 		return
 	}
-	in.say(ctx, "*Open requests you can act on:*\n"+strings.Join(lines, "\n"))
+	in.say(ctx, "*Open requests you can act on:*\n"+strings.Join(lines, "\n")+note)
 }
 
 // cardLink links to a request's card. Slack redirects /archives links to

@@ -188,3 +188,13 @@ func TestAuditVerify(t *testing.T) {
 		fmt.Sprintf("audit record %d does not match: hash mismatch", last.Seq), "<#CAUDIT>")
 	mustNotContain(t, "tampered trail", got, "verifies:")
 }
+
+// An approver whose Slack profile has no email cannot decide others'
+// requests, so pending leaves them out and says why.
+func TestPendingSaysWhyWithoutEmail(t *testing.T) {
+	f := newFlow(t, nil)
+	f.request("deactivate " + flowTargetEmail + " -- phished")
+	f.fs.SetUser("UAPP", "app", "")
+	got := f.ask("UAPP", "pending")
+	mustContain(t, "pending", got, "No open requests that you can act on.", "no email address")
+}

@@ -104,7 +104,7 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 		if !ok || evt.Request == nil {
 			return
 		}
-		ack, work := b.command(cmd)
+		ack, work := b.commandAck(cmd)
 		if err := sm.Ack(*evt.Request, ack); err != nil {
 			b.log.Error("ack slash command", "err", err)
 		}
