@@ -204,6 +204,7 @@ func checkDeployment(t *testing.T, m manifest, wantPort int32) appsv1.Deployment
 		probe *corev1.Probe
 		path  string
 	}{
+		{"startup", c.StartupProbe, "/healthz"},
 		{"liveness", c.LivenessProbe, "/healthz"},
 		{"readiness", c.ReadinessProbe, "/readyz"},
 	} {
