@@ -198,3 +198,15 @@ func TestPendingSaysWhyWithoutEmail(t *testing.T) {
 	got := f.ask("UAPP", "pending")
 	mustContain(t, "pending", got, "No open requests that you can act on.", "no email address")
 }
+
+// A requester whose Slack profile has no email is refused before Ory is
+// asked anything.
+func TestRequesterWithoutEmailRefusedFirst(t *testing.T) {
+	f := newFlow(t, nil)
+	f.fs.SetUser("UREQ", "req", "")
+	got := f.ask("UREQ", "deactivate "+flowTargetEmail+" -- phished")
+	mustContain(t, "reply", got, "no email address", "Nothing was requested.")
+	if calls := f.o.Calls(); len(calls) != 0 {
+		t.Errorf("Ory was asked %q, want nothing", calls)
+	}
+}

@@ -35,6 +35,13 @@ type Intake interface {
 // posts the approval card in the channel where the command was typed.
 func (b *Bot) receive(ctx context.Context, in *invocation, v verb) {
 	sc, cmd, log := in.sc, in.cmd, in.log
+	// Without a Slack email the own-identity check cannot pass, so say so
+	// before asking Ory anything (an error is reported by that check).
+	if email, err := b.slackEmail(ctx, sc.UserID); err == nil && email == "" {
+		log.Info("refused: requester has no slack email")
+		in.say(ctx, noEmailWords+" Nothing was requested.")
+		return
+	}
 	if msg, err := b.auditGate(ctx); err != nil || msg != "" {
 		if err != nil {
 			msg = b.describe(err, "check audit backlog", log)
