@@ -93,7 +93,7 @@ func (b *Bot) verifyAudit(ctx context.Context, in *invocation) {
 		in.say(ctx, b.describe(err, "verify audit trail", in.log))
 	default:
 		in.say(ctx, fmt.Sprintf(":white_check_mark: The audit trail verifies: %d records, the last with hash `%s`. "+
-			"It should match the newest record in <#%s>.", last.Seq, orDash(last.ShortHash()), b.cfg.AuditChannel))
+			"It should match the newest record in <#%s>.", last.Seq, orDash(last.Hash), b.cfg.AuditChannel))
 	}
 }
 

@@ -172,7 +172,7 @@ func TestAuditVerify(t *testing.T) {
 	recs := f.audit(reqID)
 	last := recs[len(recs)-1]
 	mustContain(t, "trail", f.ask("UREQ", "audit verify"),
-		fmt.Sprintf("The audit trail verifies: %d records, the last with hash `%s`", last.Seq, last.ShortHash()), "<#CAUDIT>")
+		fmt.Sprintf("The audit trail verifies: %d records, the last with hash `%s`", last.Seq, last.Hash), "<#CAUDIT>")
 
 	// Someone with write access to the database rewrites a result.
 	db, err := sql.Open("sqlite", "file:"+f.dbPath+"?_pragma=busy_timeout(5000)")

@@ -70,7 +70,7 @@ func auditVerify(ctx context.Context, args []string, getDatabaseURL func() strin
 		fmt.Fprintln(stdout, "audit trail OK: 0 records")
 		return nil
 	}
-	fmt.Fprintf(stdout, "audit trail OK: %d records; the last has hash %s\n", last.Seq, last.ShortHash())
+	fmt.Fprintf(stdout, "audit trail OK: %d records; the last has hash %s\n", last.Seq, last.Hash)
 	return nil
 }
 

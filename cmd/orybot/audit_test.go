@@ -113,7 +113,7 @@ func TestAuditVerify(t *testing.T) {
 	if err != nil {
 		t.Fatalf("verify of an untouched database: %v", err)
 	}
-	if want := "audit trail OK: 8 records; the last has hash " + recs[7].ShortHash() + "\n"; out != want {
+	if want := "audit trail OK: 8 records; the last has hash " + recs[7].Hash + "\n"; out != want {
 		t.Errorf("verify printed %q, want %q", out, want)
 	}
 
