@@ -33,20 +33,6 @@ func newApprovalRig(t testing.TB) *approvalRig {
 	return &approvalRig{fs: fs, st: st, o: o}
 }
 
-// settle waits until the audit channel has every record, so that no write
-// of the delivery loop is in flight when the next click comes: SQLite has
-// one writer, and its fsync is what a click would otherwise queue behind.
-func (r *approvalRig) settle(t testing.TB, ctx context.Context) {
-	t.Helper()
-	err := r.fs.WaitFor(ctx, func() bool {
-		b, err := r.st.Backlog(ctx)
-		return err == nil && b.Undelivered == 0
-	})
-	if err != nil {
-		t.Fatalf("the audit trail was not delivered: %v", err)
-	}
-}
-
 var requestIDInReply = regexp.MustCompile("Request `([a-z0-9]{10})` is waiting")
 
 // request asks for revoke-sessions, which leaves the identity's
@@ -131,9 +117,9 @@ func TestApprovalPathMakesNoSlackCallWhenWarm(t *testing.T) {
 
 // BenchmarkApprovalPath measures an Approve click to the bot's first Ory
 // call, through the fake Slack's socket mode and a real SQLite store, with
-// warm caches and the audit trail of earlier requests delivered. It reports
-// p50 and p99 in microseconds; the target is a p99 of at most 8 ms on 2
-// cores.
+// warm caches, while the audit trail of earlier requests is being
+// delivered. It reports p50 and p99 in microseconds; the target is a p99 of
+// at most 8 ms on 2 cores.
 func BenchmarkApprovalPath(b *testing.B) {
 	r := newApprovalRig(b)
 	ctx := context.Background()
@@ -144,7 +130,6 @@ func BenchmarkApprovalPath(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		id, ts := r.request(b, ctx)
-		r.settle(b, ctx)
 		b.StartTimer()
 		lat = append(lat, r.approve(b, ctx, id, ts))
 	}

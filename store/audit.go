@@ -132,7 +132,7 @@ func (s *Store) Undelivered(ctx context.Context, limit int) ([]audit.Record, err
 // unposted record if the process dies in between. It returns ErrNotFound if
 // there is no such record.
 func (s *Store) MarkDelivered(ctx context.Context, seq int64, now time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE audit_log SET delivered_at = $1
+	res, err := s.exec(ctx, `UPDATE audit_log SET delivered_at = $1
 		WHERE seq = $2 AND delivered_at IS NULL`, now.UnixNano(), seq)
 	switch err := changedOne(res, err); {
 	case err == nil:

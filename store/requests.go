@@ -86,7 +86,7 @@ func (s *Store) get(ctx context.Context, id string) (*Request, error) {
 // SetMessage records where the approval card of request id was posted, so
 // that the card can be updated once the request is decided.
 func (s *Store) SetMessage(ctx context.Context, id, channelID, ts string) error {
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`UPDATE requests SET channel_id = $1, message_ts = $2 WHERE id = $3`,
 		channelID, ts, id)
 	if err := changedOne(res, err); err != nil {

@@ -18,7 +18,7 @@ type SecretMessage struct {
 // AddSecretMessage records a message to delete at m.DeleteAt. Adding the
 // same message again changes nothing.
 func (s *Store) AddSecretMessage(ctx context.Context, m SecretMessage) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO secret_messages (channel_id, ts, delete_at)
+	_, err := s.exec(ctx, `INSERT INTO secret_messages (channel_id, ts, delete_at)
 		VALUES ($1, $2, $3) ON CONFLICT (channel_id, ts) DO NOTHING`, m.ChannelID, m.TS, m.DeleteAt.UnixNano())
 	if err != nil {
 		return fmt.Errorf("add secret message %s/%s: %w", m.ChannelID, m.TS, err)
@@ -54,7 +54,7 @@ func (s *Store) DueSecretMessages(ctx context.Context, now time.Time, limit int)
 // RemoveSecretMessage forgets a message once it is deleted from Slack.
 // Removing one that is gone (another replica deleted it) is not an error.
 func (s *Store) RemoveSecretMessage(ctx context.Context, channelID, ts string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM secret_messages WHERE channel_id = $1 AND ts = $2`, channelID, ts)
+	_, err := s.exec(ctx, `DELETE FROM secret_messages WHERE channel_id = $1 AND ts = $2`, channelID, ts)
 	if err != nil {
 		return fmt.Errorf("remove secret message %s/%s: %w", channelID, ts, err)
 	}

@@ -9,12 +9,11 @@ import (
 // inTx runs fn in a transaction, which it commits if fn returns nil and
 // rolls back otherwise. fn must write before it reads (see appendAudit).
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	select {
-	case s.writing <- struct{}{}:
-		defer func() { <-s.writing }()
-	case <-ctx.Done():
-		return ctx.Err()
+	release, err := s.takeWriter(ctx)
+	if err != nil {
+		return err
 	}
+	defer release()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -24,6 +23,30 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// exec runs one writing statement outside a transaction, in turn with the
+// Store's transactions (see Store.writing): a write that raced them for
+// SQLite's lock would leave one side polling for it, asleep for up to
+// tens of milliseconds, right on an approval's path.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	release, err := s.takeWriter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return s.db.ExecContext(ctx, query, args...)
+}
+
+// takeWriter waits for this Store's turn to write, and returns the function
+// that ends it.
+func (s *Store) takeWriter(ctx context.Context) (release func(), err error) {
+	select {
+	case s.writing <- struct{}{}:
+		return func() { <-s.writing }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // changedOne turns the result of an UPDATE by id into ErrNotFound when it
