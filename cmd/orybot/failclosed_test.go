@@ -53,7 +53,7 @@ func TestHostileMarkupEndToEnd(t *testing.T) {
 	reqID, card = h.request(t, "deactivate "+linker+" -- <!everyone>")
 	h.deny(t, approver1, card, reqID, "<!here> it was <https://evil.example|them>")
 	h.waitCard(t, reqID, "Denied")
-	h.waitAudit(t, reqID)
+	h.settled(t, reqID)
 	// Errors that quote what the user typed.
 	h.refused(t, "deactivate <!channel>@x -- test")
 	h.refused(t, "delete-credential "+pinger+" <!here> -- test")

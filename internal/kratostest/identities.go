@@ -79,10 +79,24 @@ func (s *Server) login(t testing.TB, public *client.APIClient, email string) (se
 // Importing a TOTP credential through the admin API is not possible.
 func (s *Server) AddTOTP(t testing.TB, email string) {
 	t.Helper()
-	_, token := s.Login(t, email)
-	flow, resp, err := s.public.FrontendAPI.CreateNativeSettingsFlow(ctx(t)).XSessionToken(token).Execute()
-	if err != nil {
-		t.Fatalf("kratostest: create settings flow: %v", describe(resp, err))
+	var (
+		token string
+		flow  *client.SettingsFlow
+	)
+	for attempt := 1; ; attempt++ {
+		_, token = s.Login(t, email)
+		var resp *http.Response
+		var err error
+		flow, resp, err = s.public.FrontendAPI.CreateNativeSettingsFlow(ctx(t)).XSessionToken(token).Execute()
+		if err == nil {
+			break
+		}
+		// Under load Kratos has been seen to answer a fresh session with
+		// 401 session_inactive; a new login then works.
+		if msg := describe(resp, err); attempt == 3 || !strings.Contains(msg.Error(), "session_inactive") {
+			t.Fatalf("kratostest: create settings flow: %v", msg)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	var secret string
 	for _, n := range flow.Ui.Nodes {
@@ -101,7 +115,7 @@ func (s *Server) AddTOTP(t testing.TB, email string) {
 		Method:   "totp",
 		TotpCode: &code,
 	}}
-	_, resp, err = s.public.FrontendAPI.UpdateSettingsFlow(ctx(t)).Flow(flow.Id).XSessionToken(token).UpdateSettingsFlowBody(body).Execute()
+	_, resp, err := s.public.FrontendAPI.UpdateSettingsFlow(ctx(t)).Flow(flow.Id).XSessionToken(token).UpdateSettingsFlowBody(body).Execute()
 	if err != nil {
 		t.Fatalf("kratostest: submit TOTP code: %v", describe(resp, err))
 	}
