@@ -104,12 +104,13 @@ func (b *Bot) authorize(ctx context.Context, in *invocation, a access) bool {
 	return true
 }
 
-// verbLabel is the verb of a slash command's text for metrics: a verb the
-// bot knows, or "invalid", never what the user typed.
-func verbLabel(text string) string {
+// verbLabel is the verb of a slash command's text for metrics: a verb of
+// the verb table, or "invalid", never what the user typed.
+func (b *Bot) verbLabel(text string) string {
 	first, _, _ := strings.Cut(strings.TrimSpace(text), " ")
-	if s, ok := commands.Lookup(commands.Verb(strings.ToLower(first))); ok {
-		return string(s.Verb)
+	verb := commands.Verb(strings.ToLower(first))
+	if _, ok := b.verbs[verb]; ok {
+		return string(verb)
 	}
 	return "invalid"
 }

@@ -131,12 +131,7 @@ func (b *Bot) approve(ctx context.Context, user, requestID string, say replier) 
 	if !ok {
 		return
 	}
-	if msg, err := b.auditGate(ctx); err != nil || msg != "" {
-		if err != nil {
-			msg = b.describe(err, "check audit backlog", log)
-		} else {
-			log.Warn("refused approval: audit channel unreachable")
-		}
+	if msg := b.auditGate(ctx, log); msg != "" {
 		say(ctx, msg+fmt.Sprintf(" Request `%s` is still pending.", req.ID))
 		return
 	}
@@ -156,8 +151,10 @@ func (b *Bot) approve(ctx context.Context, user, requestID string, say replier) 
 		return
 	}
 	log.Info("request approved")
-	if refused := b.refuseAtApproval(ctx, after, log); refused != nil {
-		b.finish(ctx, refused, log)
+	if ended, refused := b.refuseAtApproval(ctx, after, log); refused {
+		if ended != nil {
+			b.finish(ctx, ended, log)
+		}
 		return
 	}
 	// The card says "running" while the action runs, but the action does

@@ -26,17 +26,21 @@ type Backlog interface {
 // revoked token, bot removed), nobody would see what the bot does, so
 // changing requests are refused, at request time and at approval.
 // Read-only commands do not ask.
-func (b *Bot) auditGate(ctx context.Context) (string, error) {
+//
+// It returns the words for the user, with the log line written, or "".
+// A backlog it cannot read refuses too: the check fails closed.
+func (b *Bot) auditGate(ctx context.Context, log *slog.Logger) string {
 	oldest, err := b.deps.Backlog.OldestUndelivered(ctx)
 	if err != nil {
-		return "", err
+		return b.describe(err, "check audit backlog", log)
 	}
 	if oldest.IsZero() || b.cfg.Now().Sub(oldest) <= b.cfg.AuditMaxLag {
-		return "", nil
+		return ""
 	}
+	log.Warn("refused: audit channel unreachable")
 	return fmt.Sprintf(":rotating_light: The audit channel <#%s> has been unreachable since %s: audit records are waiting to be posted there. "+
 		"Changes are refused until it works again, so that nothing happens without an audit trail; `show`, `sessions` and `pending` still work. "+
-		"An admin should check the bot's log.", b.cfg.AuditChannel, slackDate(oldest)), nil
+		"An admin should check the bot's log.", b.cfg.AuditChannel, slackDate(oldest))
 }
 
 // recheck says why an approved request may not run after all, or "" if it
@@ -59,24 +63,19 @@ func (b *Bot) recheck(ctx context.Context, req *store.Request) (string, error) {
 
 // refuseAtApproval checks an approved request once more before it runs. If
 // it may not run, it ends the request as failed, saying why, without any
-// Ory call, and returns it; otherwise it returns nil.
-func (b *Bot) refuseAtApproval(ctx context.Context, req *store.Request, log *slog.Logger) *store.Request {
+// Ory call, and reports true with the request as the store then holds it
+// (nil if that cannot be read; see recordOutcome).
+func (b *Bot) refuseAtApproval(ctx context.Context, req *store.Request, log *slog.Logger) (*store.Request, bool) {
 	why, err := b.recheck(ctx, req)
 	if err != nil {
 		// Fail closed: a check that cannot be made is a refusal.
 		why = "the requester's permissions could not be checked: " + b.describe(err, "recheck requester", log)
 	}
 	if why == "" {
-		return nil
+		return nil, false
 	}
 	log.Info("refused at approval", "why", why)
-	result := "✗ Not run: " + why + ". Nothing was sent to Ory."
-	if err := b.deps.Outcomes.Finish(ctx, req.ID, store.StatusFailed, result, b.cfg.Now(), b.record(req, audit.Failed, req.Approver, "", result)); err != nil {
-		log.Error("record refusal at approval", "err", err)
-	}
-	ended := *req
-	ended.Status, ended.Result = store.StatusFailed, result
-	return &ended
+	return b.recordOutcome(ctx, req, store.StatusFailed, audit.Failed, "✗ Not run: "+why+". Nothing was sent to Ory.", log), true
 }
 
 // deliveryRelog is how often a continuing audit delivery outage is logged

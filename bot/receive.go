@@ -42,12 +42,7 @@ func (b *Bot) receive(ctx context.Context, in *invocation, v verb) {
 		in.say(ctx, noEmailWords+" Nothing was requested.")
 		return
 	}
-	if msg, err := b.auditGate(ctx); err != nil || msg != "" {
-		if err != nil {
-			msg = b.describe(err, "check audit backlog", log)
-		} else {
-			log.Warn("refused: audit channel unreachable")
-		}
+	if msg := b.auditGate(ctx, log); msg != "" {
 		in.say(ctx, msg+" Nothing was requested.")
 		return
 	}

@@ -87,7 +87,9 @@ type Secrets interface {
 // deleteDueSecrets deletes the direct messages whose secret has expired. The
 // sweeper calls it; a message that fails to delete is tried again next time.
 func (b *Bot) deleteDueSecrets(ctx context.Context) {
-	due, err := b.deps.Secrets.DueSecretMessages(ctx, b.cfg.Now(), 50)
+	lctx, cancel := context.WithTimeout(ctx, endTimeout)
+	due, err := b.deps.Secrets.DueSecretMessages(lctx, b.cfg.Now(), 50)
+	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
 			b.log.Error("list expired recovery messages", "err", err)
@@ -95,12 +97,14 @@ func (b *Bot) deleteDueSecrets(ctx context.Context) {
 		return
 	}
 	for _, m := range due {
-		if !b.deleteSecret(ctx, m) {
-			continue
+		// One hung call must not hold up the rest, as in endExpired.
+		ictx, cancel := context.WithTimeout(ctx, endTimeout)
+		if b.deleteSecret(ictx, m) {
+			if err := b.deps.Secrets.RemoveSecretMessage(ictx, m.ChannelID, m.TS); err != nil {
+				b.log.Error("forget deleted recovery message", "err", err, "channel", m.ChannelID, "ts", m.TS)
+			}
 		}
-		if err := b.deps.Secrets.RemoveSecretMessage(ctx, m.ChannelID, m.TS); err != nil {
-			b.log.Error("forget deleted recovery message", "err", err, "channel", m.ChannelID, "ts", m.TS)
-		}
+		cancel()
 	}
 }
 

@@ -108,7 +108,7 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 		if err := sm.Ack(*evt.Request, ack); err != nil {
 			b.log.Error("ack slash command", "err", err)
 		}
-		b.metrics.Acked(verbLabel(cmd.Text), time.Since(start))
+		b.metrics.Acked(b.verbLabel(cmd.Text), time.Since(start))
 		b.spawn(ctx, b.guard(cmd.ResponseURL, work))
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)

@@ -56,12 +56,7 @@ type ChannelIDs []string
 
 // Decode implements envconfig.Decoder.
 func (c *ChannelIDs) Decode(value string) error {
-	ids, err := decodeList(value, func(item string) error {
-		if !channelIDRE.MatchString(item) {
-			return errors.New("is not a channel id (C…, G…)")
-		}
-		return nil
-	})
+	ids, err := decodeIDs(value, channelIDRE, "is not a channel id (C…, G…)")
 	if err != nil {
 		return err
 	}
@@ -76,12 +71,7 @@ type UsersAndGroups []string
 
 // Decode implements envconfig.Decoder.
 func (u *UsersAndGroups) Decode(value string) error {
-	ids, err := decodeList(value, func(item string) error {
-		if !userOrGroupIDRE.MatchString(item) {
-			return errors.New("is not a Slack user id (U…, W…) or user-group id (S…)")
-		}
-		return nil
-	})
+	ids, err := decodeIDs(value, userOrGroupIDRE, "is not a Slack user id (U…, W…) or user-group id (S…)")
 	if err != nil {
 		return err
 	}
@@ -95,12 +85,7 @@ type TeamIDs []string
 
 // Decode implements envconfig.Decoder.
 func (t *TeamIDs) Decode(value string) error {
-	ids, err := decodeList(value, func(item string) error {
-		if !teamIDRE.MatchString(item) {
-			return errors.New("is not a Slack team id (T…) or organization id (E…)")
-		}
-		return nil
-	})
+	ids, err := decodeIDs(value, teamIDRE, "is not a Slack team id (T…) or organization id (E…)")
 	if err != nil {
 		return err
 	}
@@ -165,6 +150,17 @@ func (l *LogLevel) Decode(value string) error {
 	}
 	*l = LogLevel(v)
 	return nil
+}
+
+// decodeIDs decodes a list of ids that each match re; a bad item is named
+// by its place and what it is not.
+func decodeIDs(value string, re *regexp.Regexp, isNot string) ([]string, error) {
+	return decodeList(value, func(item string) error {
+		if !re.MatchString(item) {
+			return errors.New(isNot)
+		}
+		return nil
+	})
 }
 
 // decodeList splits a comma-separated value, trims the items, drops blank

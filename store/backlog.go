@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -22,15 +23,28 @@ func (s *Store) Backlog(ctx context.Context) (Backlog, error) {
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM requests WHERE status = $1`, string(StatusPending)).Scan(&b.Pending); err != nil {
 		return Backlog{}, fmt.Errorf("count pending requests: %w", err)
 	}
-	var oldest sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT count(*), min(occurred_at) FROM audit_log WHERE delivered_at IS NULL`).Scan(&b.Undelivered, &oldest)
-	if err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM audit_log WHERE delivered_at IS NULL`).Scan(&b.Undelivered); err != nil {
 		return Backlog{}, fmt.Errorf("count undelivered audit records: %w", err)
 	}
-	if oldest.Valid {
-		b.OldestUndelivered = time.Unix(0, oldest.Int64).UTC()
+	var err error
+	b.OldestUndelivered, err = s.OldestUndelivered(ctx)
+	return b, err
+}
+
+// OldestUndelivered returns when the oldest audit record not yet posted to
+// the audit channel happened, or the zero time if all were posted. The bot
+// refuses changes while it is too long ago: no action without a trail.
+func (s *Store) OldestUndelivered(ctx context.Context) (time.Time, error) {
+	var at int64
+	err := s.db.QueryRowContext(ctx, `SELECT occurred_at FROM audit_log
+		WHERE delivered_at IS NULL ORDER BY seq LIMIT 1`).Scan(&at)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return time.Time{}, nil
+	case err != nil:
+		return time.Time{}, fmt.Errorf("find oldest undelivered audit record: %w", err)
 	}
-	return b, nil
+	return time.Unix(0, at).UTC(), nil
 }
 
 // Ping checks that the database answers.

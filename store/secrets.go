@@ -60,28 +60,3 @@ func (s *Store) RemoveSecretMessage(ctx context.Context, channelID, ts string) e
 	}
 	return nil
 }
-
-// OldestUndelivered returns when the oldest audit record not yet posted to
-// the audit channel happened, or the zero time if all were posted. The bot
-// refuses changes while it is too long ago: no action without a trail.
-func (s *Store) OldestUndelivered(ctx context.Context) (time.Time, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT occurred_at FROM audit_log
-		WHERE delivered_at IS NULL ORDER BY seq LIMIT 1`)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("find oldest undelivered audit record: %w", err)
-	}
-	defer rows.Close()
-	var at int64
-	if rows.Next() {
-		if err := rows.Scan(&at); err != nil {
-			return time.Time{}, fmt.Errorf("find oldest undelivered audit record: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return time.Time{}, fmt.Errorf("find oldest undelivered audit record: %w", err)
-	}
-	if at == 0 {
-		return time.Time{}, nil
-	}
-	return time.Unix(0, at).UTC(), nil
-}
